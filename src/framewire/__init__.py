@@ -1,0 +1,78 @@
+"""framewire: a sans-I/O WebSocket (RFC 6455, RFC 7692) and HTTP/1.1 stack for asyncio.
+
+    import framewire
+
+    async def handler(ws):
+        async for message in ws:
+            await ws.send(message)
+
+    async with framewire.serve(handler, "127.0.0.1", 9001) as server:
+        await server.serve_forever()
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from framewire.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    FramewireError,
+    HTTPError,
+    InvalidHandshake,
+    InvalidState,
+    InvalidStatus,
+    InvalidURI,
+    NegotiationError,
+    PayloadTooBig,
+    ProtocolError,
+)
+
+__all__ = [
+    "ConnectionClosed",
+    "ConnectionClosedError",
+    "ConnectionClosedOK",
+    "FramewireError",
+    "HTTPError",
+    "InvalidHandshake",
+    "InvalidState",
+    "InvalidStatus",
+    "InvalidURI",
+    "NegotiationError",
+    "PayloadTooBig",
+    "ProtocolError",
+    "Server",
+    "WebSocket",
+    "broadcast",
+    "connect",
+    "serve",
+]
+
+__version__ = "0.1.0"
+
+# The asyncio layer is imported on first use, so that `import framewire.sansio...` (the
+# sans-I/O core, usable without asyncio) stays light.
+_LAZY = {
+    "broadcast": "framewire.aio.broadcast",
+    "connect": "framewire.aio.client",
+    "Server": "framewire.aio.server",
+    "serve": "framewire.aio.server",
+    "WebSocket": "framewire.aio.websocket",
+}
+
+if TYPE_CHECKING:
+    from framewire.aio.broadcast import broadcast
+    from framewire.aio.client import connect
+    from framewire.aio.server import Server, serve
+    from framewire.aio.websocket import WebSocket
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'framewire' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

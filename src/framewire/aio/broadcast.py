@@ -1,0 +1,88 @@
+"""broadcast(): one message to many connections, framed once, never slowed by a slow peer."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Literal
+
+from framewire.aio.websocket import WebSocket
+from framewire.sansio.connection import Role, State
+from framewire.sansio.frames import Opcode, encode_frame_header
+
+__all__ = ["broadcast"]
+
+logger = logging.getLogger("framewire")
+
+BytesLike = bytes | bytearray | memoryview
+
+
+def broadcast(
+    connections: Iterable[WebSocket],
+    message: str | BytesLike,
+    *,
+    on_overflow: Literal["skip", "close"] = "skip",
+    buffer_limit: int | None = None,
+) -> int:
+    """Send ``message`` to every open connection without waiting; return how many got it.
+
+    The frame is built once and the same bytes are written to every server-side connection
+    whose compression settings allow sharing (no compression, or no context takeover on the
+    server side: then it is compressed once per set of parameters). Other connections go
+    through their own state machine.
+
+    A slow client never slows the others: each connection's write buffer is checked first, and
+    when it holds more than ``buffer_limit`` bytes (default: that connection's write_limit) the
+    policy applies: ``"skip"`` drops this message for that client only, ``"close"`` closes it
+    with 1008 ("too slow to keep up with broadcast").
+    """
+    if isinstance(message, str):
+        opcode, payload = Opcode.TEXT, message.encode("utf-8")
+    else:
+        opcode, payload = Opcode.BINARY, bytes(message)
+    plain_frame: bytes | None = None
+    compressed_frames: dict[tuple[int, int, int], bytes] = {}
+    delivered = 0
+    for websocket in connections:
+        connection = websocket.connection
+        transport = websocket._transport
+        if (
+            transport is None
+            or transport.is_closing()
+            or connection.state is not State.OPEN
+            or connection.close_sent is not None
+            or connection._sending_opcode is not None  # mid-way through a fragmented send
+        ):
+            continue
+        limit = websocket.write_limit if buffer_limit is None else buffer_limit
+        if transport.get_write_buffer_size() > limit:
+            if on_overflow == "close":
+                connection.fail(1008, "too slow to keep up with broadcast")
+                websocket._flush()
+            continue
+        deflate = connection.deflate
+        if connection.role is Role.CLIENT or (
+            deflate is not None
+            and deflate.should_compress(len(payload))
+            and not deflate.can_share_output
+        ):
+            if opcode == Opcode.TEXT:
+                connection.send_text(payload)
+            else:
+                connection.send_binary(payload)
+            websocket._flush()
+        elif deflate is not None and deflate.should_compress(len(payload)):
+            # Without context takeover each message is compressed from a fresh context, so one
+            # connection's output serves every connection with the same sharing key.
+            frame = compressed_frames.get(deflate.sharing_key)
+            if frame is None:
+                body = deflate.compress(payload, final=True)
+                frame = encode_frame_header(opcode, len(body), rsv1=True) + body
+                compressed_frames[deflate.sharing_key] = frame
+            transport.write(frame)
+        else:
+            if plain_frame is None:
+                plain_frame = encode_frame_header(opcode, len(payload)) + payload
+            transport.write(plain_frame)
+        delivered += 1
+    return delivered

@@ -1,0 +1,103 @@
+"""Inbox: the bounded queue between a connection's protocol callbacks and recv().
+
+Received message pieces wait here until the application asks for them. Two budgets bound it:
+``max_queue`` complete messages and ``max_queue_bytes`` bytes. Past either, the transport stops
+reading (so TCP's flow control pushes back on the peer); once the application has taken enough,
+reading resumes at half the budget. One Future at most is ever waiting, and none is made when a
+message is already there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+
+__all__ = ["Inbox"]
+
+Piece = tuple[str | bytes | memoryview, bool, bool]  # (data, is_text, last)
+
+
+class Inbox:
+    """Message pieces in arrival order, with backpressure on the reading side.
+
+    Args:
+        max_queue: most complete messages held before reading pauses.
+        max_queue_bytes: most bytes held before reading pauses.
+        pause_reading: called when a budget is exceeded.
+        resume_reading: called when the queue falls below half of both budgets.
+    """
+
+    def __init__(
+        self,
+        max_queue: int,
+        max_queue_bytes: int,
+        pause_reading: Callable[[], None],
+        resume_reading: Callable[[], None],
+    ) -> None:
+        self.max_queue = max_queue
+        self.max_queue_bytes = max_queue_bytes
+        self._pause = pause_reading
+        self._resume = resume_reading
+        self._pieces: deque[Piece] = deque()
+        self._messages = 0  # complete messages in the queue
+        self._bytes = 0
+        self._paused = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._closed = False
+
+    def put(self, data: str | bytes | memoryview, is_text: bool, last: bool) -> None:
+        """Queue one piece of a message (called from data_received)."""
+        self._pieces.append((data, is_text, last))
+        self._bytes += len(data)
+        if last:
+            self._messages += 1
+        if not self._paused and (
+            self._messages > self.max_queue or self._bytes > self.max_queue_bytes
+        ):
+            self._paused = True
+            self._pause()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def close(self) -> None:
+        """No more pieces will come: wake the reader so it sees the end."""
+        self._closed = True
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def has_message(self) -> bool:
+        """True when a complete message is queued."""
+        return self._messages > 0
+
+    def get_nowait(self) -> Piece | None:
+        """Return the oldest piece, or None when the queue is empty."""
+        if not self._pieces:
+            return None
+        piece = self._pieces.popleft()
+        self._bytes -= len(piece[0])
+        if piece[2]:
+            self._messages -= 1
+        if (
+            self._paused
+            and self._messages <= self.max_queue // 2
+            and self._bytes <= self.max_queue_bytes // 2
+        ):
+            self._paused = False
+            self._resume()
+        return piece
+
+    async def get(self) -> Piece | None:
+        """Return the oldest piece, waiting for one; None once closed and empty."""
+        while True:
+            piece = self.get_nowait()
+            if piece is not None or self._closed:
+                return piece
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None

@@ -1,0 +1,88 @@
+"""WebSocketOptions: the per-connection settings shared by serve() and connect()."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from framewire.aio.websocket import Request, WebSocket
+from framewire.sansio.connection import Connection
+from framewire.sansio.deflate import DeflateConfig
+from framewire.sansio.headers import Headers
+from framewire.sansio.limits import WebSocketLimits
+
+__all__ = ["WebSocketOptions", "deflate_config_for"]
+
+_DEFAULT_DEFLATE = DeflateConfig()
+
+
+def deflate_config_for(compression: str | DeflateConfig | None) -> DeflateConfig | None:
+    """Return the DeflateConfig for a ``compression`` option ("deflate", None or a config).
+
+    Raises:
+        ValueError: an unknown compression name.
+    """
+    if compression is None:
+        return None
+    if isinstance(compression, DeflateConfig):
+        return compression
+    if compression == "deflate":
+        return _DEFAULT_DEFLATE
+    raise ValueError(f"unsupported compression {compression!r}: use 'deflate' or None")
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    """Settings of each WebSocket connection (sizes in bytes, durations in seconds).
+
+    See serve() for what each one means.
+    """
+
+    compression: str | DeflateConfig | None = "deflate"
+    max_message_size: int | None = 1 << 20
+    max_fragments: int | None = None
+    max_queue: int = 16
+    max_queue_bytes: int | None = None
+    write_limit: int = 64 * 1024
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    open_timeout: float = 10.0
+    close_timeout: float = 10.0
+
+    @classmethod
+    def from_kwargs(cls, kwargs: dict[str, Any]) -> WebSocketOptions:
+        """Build options from keyword arguments; TypeError names any unknown one."""
+        known = {field.name for field in fields(cls)}
+        unknown = sorted(set(kwargs) - known)
+        if unknown:
+            raise TypeError(f"unexpected keyword argument(s): {', '.join(unknown)}")
+        options = cls(**kwargs)
+        deflate_config_for(options.compression)  # validate early
+        return options
+
+    def limits(self) -> WebSocketLimits:
+        """Return the sans-I/O limits these options imply."""
+        return WebSocketLimits(
+            max_message_size=self.max_message_size, max_fragments=self.max_fragments
+        )
+
+    def make_websocket(
+        self,
+        connection: Connection,
+        request: Request | None,
+        subprotocol: str | None,
+        response_headers: Headers | None = None,
+    ) -> WebSocket:
+        """Return a WebSocket for ``connection`` with these settings."""
+        return WebSocket(
+            connection,
+            request=request,
+            subprotocol=subprotocol,
+            response_headers=response_headers,
+            max_queue=self.max_queue,
+            max_queue_bytes=self.max_queue_bytes,
+            write_limit=self.write_limit,
+            ping_interval=self.ping_interval,
+            ping_timeout=self.ping_timeout,
+            close_timeout=self.close_timeout,
+        )

@@ -1,0 +1,334 @@
+"""serve() and Server: accept connections, upgrade them to WebSocket, or pass them to HTTP.
+
+Every connection starts as HTTP/1.1 (aio/http1.py). A request that asks for a WebSocket upgrade
+is handed here, validated by the sans-I/O handshake, answered with 101, and the transport's
+protocol is switched to a WebSocket. One task per WebSocket connection runs the handshake and the
+user's handler; plain HTTP requests go to the optional http_handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl as ssl_module
+import weakref
+from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from typing import Any
+
+from framewire.aio.http1 import HTTP1ServerProtocol, HTTPHandler
+from framewire.aio.http1 import Request as HTTPRequest
+from framewire.aio.http1 import Response as HTTPResponse
+from framewire.aio.options import WebSocketOptions, deflate_config_for
+from framewire.aio.websocket import Request, WebSocket
+from framewire.exceptions import ConnectionClosed, InvalidHandshake
+from framewire.sansio.connection import Connection, Role, State
+from framewire.sansio.deflate import PerMessageDeflate
+from framewire.sansio.headers import Headers
+from framewire.sansio.handshake import SubprotocolSelector, accept_request
+from framewire.sansio.http11 import encode_response_head, simple_response
+from framewire.sansio.http11_events import RequestHead
+from framewire.sansio.limits import HTTPLimits
+
+__all__ = ["Server", "serve"]
+
+logger = logging.getLogger("framewire.server")
+
+Handler = Callable[[WebSocket], Awaitable[Any]]
+ProcessRequest = Callable[[HTTPRequest], Awaitable[HTTPResponse | None]]
+
+
+class Server:
+    """A WebSocket (and optionally HTTP) server; made by serve().
+
+    Attributes:
+        connections: the open WebSocket connections.
+        sockets: the listening sockets.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        *,
+        http_handler: HTTPHandler | None = None,
+        process_request: ProcessRequest | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: SubprotocolSelector | None = None,
+        origins: Sequence[str | None] | None = None,
+        options: WebSocketOptions,
+        http_limits: HTTPLimits | None = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        server_header: str | None = "framewire",
+    ) -> None:
+        self.handler = handler
+        self.http_handler = http_handler
+        self.process_request = process_request
+        self.subprotocols = subprotocols
+        self.select_subprotocol = select_subprotocol
+        self.origins = origins
+        self.options = options
+        self.http_limits = http_limits or HTTPLimits()
+        self.extra_headers = tuple(extra_headers)
+        if server_header:
+            self.extra_headers += (("Server", server_header),)
+        self.server_header = server_header
+        self.connections: set[WebSocket] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._http_protocols: weakref.WeakSet[HTTP1ServerProtocol] = weakref.WeakSet()
+        self._server: asyncio.Server | None = None
+        self._closing = False
+        self._closed = asyncio.Event()
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        """The listening sockets."""
+        return tuple(self._server.sockets) if self._server is not None else ()
+
+    def _make_protocol(self) -> HTTP1ServerProtocol:
+        protocol = HTTP1ServerProtocol(
+            self.http_handler,
+            self._upgrade,
+            self.http_limits,
+            server_header=self.server_header,
+        )
+        self._http_protocols.add(protocol)
+        return protocol
+
+    async def start(self, host: str | None, port: int | None, **kwargs: Any) -> Server:
+        """Start listening; keyword arguments go to loop.create_server()."""
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(self._make_protocol, host, port, **kwargs)
+        return self
+
+    def _upgrade(self, head: RequestHead, transport: asyncio.Transport, leftover: bytes) -> None:
+        if self._closing:
+            transport.write(simple_response(503, "server shutting down"))
+            transport.close()
+            return
+        transport.pause_reading()
+        task = asyncio.get_running_loop().create_task(
+            self._run_connection(head, transport, leftover)
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _reject(self, transport: asyncio.Transport, response: HTTPResponse) -> None:
+        body = response.body if isinstance(response.body, bytes) else b""
+        fields = response.headers
+        headers = (fields.items() if isinstance(fields, Headers) else list(fields)) + [
+            ("Content-Length", str(len(body))),
+            ("Connection", "close"),
+        ]
+        transport.write(encode_response_head(response.status, headers, response.reason) + body)
+        transport.close()
+
+    async def _handshake(
+        self, head: RequestHead, transport: asyncio.Transport
+    ) -> WebSocket | None:
+        """Answer the upgrade request: return the WebSocket, or None when it was rejected."""
+        if self.process_request is not None:
+            rejection = await self.process_request(
+                HTTPRequest(head, remote_address=_peer(transport))
+            )
+            if rejection is not None:
+                await self._reject(transport, rejection)
+                return None
+        options = self.options
+        try:
+            result = accept_request(
+                head.method,
+                head.http_version,
+                head.headers,
+                subprotocols=self.subprotocols,
+                select_subprotocol=self.select_subprotocol,
+                origins=self.origins,
+                deflate_config=deflate_config_for(options.compression),
+                extra_headers=self.extra_headers,
+            )
+        except InvalidHandshake as exc:
+            logger.debug("rejected handshake from %s: %s", _peer(transport), exc)
+            headers = [*exc.headers, ("Connection", "close")]
+            transport.write(simple_response(exc.http_status, str(exc), headers))
+            transport.close()
+            return None
+        deflate = None
+        if result.deflate is not None:
+            config = deflate_config_for(options.compression)
+            assert config is not None
+            deflate = PerMessageDeflate(result.deflate, is_server=True, config=config)
+        connection = Connection(
+            Role.SERVER, limits=options.limits(), deflate=deflate, stream_messages=True
+        )
+        transport.write(result.response_bytes())
+        return options.make_websocket(
+            connection, Request(head.target, head.headers), result.subprotocol
+        )
+
+    async def _run_connection(
+        self, head: RequestHead, transport: asyncio.Transport, leftover: bytes
+    ) -> None:
+        try:
+            websocket = await asyncio.wait_for(
+                self._handshake(head, transport), self.options.open_timeout
+            )
+        except Exception:
+            logger.exception("opening handshake failed")
+            transport.abort()
+            return
+        if websocket is None or transport.is_closing():
+            return
+        transport.set_protocol(websocket)
+        websocket.connection_made(transport)
+        if leftover:
+            websocket.data_received(leftover)
+        transport.resume_reading()
+        self.connections.add(websocket)
+        try:
+            await self.handler(websocket)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            logger.exception("connection handler failed")
+            if websocket.state is State.OPEN:
+                await websocket.close(1011, "internal server error")
+        finally:
+            try:
+                await websocket.close()
+            finally:
+                self.connections.discard(websocket)
+
+    def close(self, close_connections: bool = True) -> None:
+        """Stop accepting connections and start closing open ones with 1001 (going away)."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        asyncio.get_running_loop().create_task(self._close_all(close_connections))
+
+    async def _close_all(self, close_connections: bool) -> None:
+        try:
+            if close_connections:
+                closers = [
+                    ws.close(1001, "server shutting down")
+                    for ws in list(self.connections)
+                    if ws.state is State.OPEN
+                ]
+                if closers:
+                    await asyncio.gather(*closers, return_exceptions=True)
+                for protocol in list(self._http_protocols):
+                    protocol.close()
+            if self._tasks:
+                _, pending = await asyncio.wait(
+                    list(self._tasks), timeout=self.options.close_timeout
+                )
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending, timeout=1)
+            if self._server is not None:
+                await self._server.wait_closed()
+        finally:
+            self._closed.set()
+
+    async def wait_closed(self) -> None:
+        """Wait until the server and every connection are closed."""
+        await self._closed.wait()
+
+    async def serve_forever(self) -> None:
+        """Serve until close() is called (or the task is cancelled, which closes the server)."""
+        try:
+            await self._closed.wait()
+        except asyncio.CancelledError:
+            self.close()
+            await asyncio.shield(self._closed.wait())
+            raise
+
+    async def __aenter__(self) -> Server:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+def _peer(transport: asyncio.BaseTransport) -> Any:
+    return transport.get_extra_info("peername")
+
+
+class serve:  # noqa: N801  (used as a function: `async with serve(...)` / `await serve(...)`)
+    """Start a WebSocket server on host:port; use with ``async with`` or ``await``.
+
+    ``handler(ws)`` runs once per connection; when it returns the connection is closed. An
+    object with ``handle_http`` (such as framewire.http.App) also serves plain HTTP requests on
+    the same port, and its ``process_request`` may reject upgrade requests.
+
+    Keyword arguments (sizes in bytes, durations in seconds):
+        ssl: an ssl.SSLContext for wss://.
+        subprotocols, select_subprotocol: subprotocol negotiation.
+        origins: allowed Origin header values (None in the list allows a missing Origin).
+        compression: "deflate" (default) or None; or a DeflateConfig.
+        max_message_size: largest message accepted (default 1 MiB; None: no limit).
+        max_fragments: most frames per message (default derived from max_message_size).
+        max_queue: messages buffered before reading pauses (16).
+        write_limit: write-buffer high-water mark (64 KiB); send() waits above it.
+        ping_interval, ping_timeout: keepalive (20, 20); None disables.
+        open_timeout: handshake deadline (10); close_timeout: closing handshake deadline (10).
+        http_handler: an async callable(Request) -> Response for non-upgrade requests.
+        process_request: an async callable(Request) -> Response | None run on upgrade requests.
+        http_limits: HTTPLimits for request parsing.
+        extra_headers: more header fields for the 101 response.
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        host: str | None = None,
+        port: int | None = None,
+        *,
+        ssl: ssl_module.SSLContext | None = None,
+        sock: socket.socket | None = None,
+        http_handler: HTTPHandler | None = None,
+        process_request: ProcessRequest | None = None,
+        subprotocols: Sequence[str] | None = None,
+        select_subprotocol: SubprotocolSelector | None = None,
+        origins: Sequence[str | None] | None = None,
+        http_limits: HTTPLimits | None = None,
+        extra_headers: Iterable[tuple[str, str]] = (),
+        server_header: str | None = "framewire",
+        backlog: int = 1024,
+        **options: Any,
+    ) -> None:
+        if http_handler is None:
+            http_handler = getattr(handler, "handle_http", None)
+        if process_request is None:
+            process_request = getattr(handler, "process_request", None)
+        self.server = Server(
+            handler,
+            http_handler=http_handler,
+            process_request=process_request,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            origins=origins,
+            options=WebSocketOptions.from_kwargs(options),
+            http_limits=http_limits,
+            extra_headers=extra_headers,
+            server_header=server_header,
+        )
+        self._host, self._port = host, port
+        self._create_kwargs: dict[str, Any] = {"ssl": ssl, "backlog": backlog}
+        if sock is not None:
+            self._create_kwargs["sock"] = sock
+
+    async def _start(self) -> Server:
+        return await self.server.start(self._host, self._port, **self._create_kwargs)
+
+    def __await__(self) -> Generator[Any, None, Server]:
+        return self._start().__await__()
+
+    async def __aenter__(self) -> Server:
+        return await self._start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self.server.close()
+        await self.server.wait_closed()

@@ -1,0 +1,536 @@
+"""WebSocket: one open connection, as an asyncio protocol, with the user-facing API.
+
+The object is itself the transport's protocol, so bytes go from data_received straight into the
+sans-I/O Connection and events straight into the Inbox: no task per connection or per frame.
+Timers (keepalive pings, the close timeout) are loop callbacks, not tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from typing import Any
+
+from framewire.aio.inbox import Inbox
+from framewire.exceptions import (
+    ConnectionClosed,
+    ConnectionClosedError,
+    ConnectionClosedOK,
+    InvalidState,
+)
+from framewire.sansio.connection import Connection, Role, State
+from framewire.sansio.events import CloseReceived, ConnectionFailed, MessageChunk, Pong
+from framewire.sansio.headers import Headers
+
+__all__ = ["Request", "WebSocket"]
+
+logger = logging.getLogger("framewire")
+
+Message = str | bytes
+BytesLike = bytes | bytearray | memoryview
+_OK_CODES = frozenset({1000, 1001, 1005})
+
+
+class Request:
+    """The opening handshake's request, as the handler sees it on ``ws.request``.
+
+    Attributes:
+        path: the request target's path, still percent-encoded ("/chat").
+        query: the part after "?", or "".
+        headers: the request's header fields.
+    """
+
+    __slots__ = ("headers", "path", "query", "target")
+
+    def __init__(self, target: str, headers: Headers) -> None:
+        self.target = target
+        self.path, _, self.query = target.partition("?")
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Request({self.target!r})"
+
+
+class WebSocket(asyncio.Protocol):
+    """An open WebSocket connection.
+
+    Iterate over it to receive messages (``str`` for text, ``bytes`` for binary) until a normal
+    close; use send(), recv(), recv_stream(), ping() and close(). Built by serve() and connect().
+
+    Args:
+        connection: the sans-I/O state machine, after the handshake.
+        request: the handshake request (server side), or the request that was sent (client).
+        subprotocol: the negotiated subprotocol, or None.
+        max_queue: complete messages buffered before reading pauses.
+        max_queue_bytes: bytes buffered before reading pauses (default: 4 x max_message_size,
+            at least 1 MiB).
+        write_limit: the transport's write-buffer high-water mark in bytes; send() waits above it.
+        ping_interval: seconds between keepalive pings; None disables them.
+        ping_timeout: seconds to wait for a keepalive pong before closing with 1011.
+        close_timeout: seconds to wait for the closing handshake before dropping the connection.
+    """
+
+    def __init__(
+        self,
+        connection: Connection,
+        *,
+        request: Request | None = None,
+        subprotocol: str | None = None,
+        response_headers: Headers | None = None,
+        max_queue: int = 16,
+        max_queue_bytes: int | None = None,
+        write_limit: int = 64 * 1024,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        self.connection = connection
+        self.request = request
+        self.response_headers = response_headers
+        self.subprotocol = subprotocol
+        self.remote_address: Any = None
+        self.local_address: Any = None
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.close_timeout = close_timeout
+        self.write_limit = write_limit
+        max_size = connection.limits.max_message_size
+        if max_queue_bytes is None:
+            max_queue_bytes = max(1 << 20, 4 * (max_size or (1 << 20)))
+        self._loop = asyncio.get_running_loop()
+        self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
+        self._transport: asyncio.Transport | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drain_waiters: list[asyncio.Future[None]] = []
+        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._receiving = False
+        self._closed = self._loop.create_future()
+        self._close_exc: ConnectionClosed | None = None
+        self._keepalive_handle: asyncio.TimerHandle | None = None
+        self._ping_timeout_handle: asyncio.TimerHandle | None = None
+        self._close_timeout_handle: asyncio.TimerHandle | None = None
+        self._abort_detail = ""
+        self._closing_transport = False
+
+    # ------------------------------------------------------------- protocol side
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Attach the transport (called directly after a protocol switch)."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.set_write_buffer_limits(high=self.write_limit)
+        self.remote_address = transport.get_extra_info("peername")
+        self.local_address = transport.get_extra_info("sockname")
+        self._schedule_keepalive()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed received bytes to the state machine and act on the events."""
+        connection = self.connection
+        connection.receive_data(data)
+        inbox = self._inbox
+        for event in connection.events_received():
+            if type(event) is MessageChunk:
+                inbox.put(event.data, event.is_text, event.last)
+            elif type(event) is Pong:
+                self._pong_received(event.payload)
+            elif type(event) is CloseReceived:
+                self._inbox.close()
+            elif type(event) is ConnectionFailed:
+                logger.debug("failing connection: %s %s", event.code, event.reason)
+                self._inbox.close()
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        """The peer closed its side: the state machine learns it; the transport closes."""
+        self.connection.receive_eof()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """The transport is gone: wake everyone who waits and cancel the timers."""
+        if self.connection.state is not State.CLOSED:
+            self.connection.receive_eof()
+        for handle in (
+            self._keepalive_handle,
+            self._ping_timeout_handle,
+            self._close_timeout_handle,
+        ):
+            if handle is not None:
+                handle.cancel()
+        self._inbox.close()
+        closed = self._closed_exception()
+        for future, _ in self._pings.values():
+            if not future.done():
+                future.set_exception(closed)
+                future.exception()  # mark retrieved: nobody may be waiting on it
+        self._pings.clear()
+        self._wake_drain_waiters(closed)
+        if not self._closed.done():
+            self._closed.set_result(None)
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer passed its high-water mark."""
+        self._writing_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport's write buffer drained below its low-water mark."""
+        self._writing_paused = False
+        self._wake_drain_waiters(None)
+
+    def _wake_drain_waiters(self, exc: Exception | None) -> None:
+        waiters, self._drain_waiters = self._drain_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                if exc is None:
+                    waiter.set_result(None)
+                else:
+                    waiter.set_exception(exc)
+                    waiter.exception()
+
+    def _pause_reading(self) -> None:
+        if self._transport is not None and not self._reading_paused:
+            self._reading_paused = True
+            self._transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._transport is not None and self._reading_paused:
+            self._reading_paused = False
+            if not self._transport.is_closing():
+                self._transport.resume_reading()
+
+    def _flush(self) -> None:
+        """Write what the state machine queued; close the transport when it is time."""
+        transport = self._transport
+        if transport is None:
+            return
+        chunks = self.connection.data_to_send()
+        if chunks and not transport.is_closing():
+            if len(chunks) == 1:
+                transport.write(chunks[0])
+            else:
+                transport.writelines(chunks)
+        if self.connection.close_expected():
+            self._start_closing_transport()
+
+    def _start_closing_transport(self) -> None:
+        """Close the TCP connection per RFC 6455 7.1.1, with a timeout before aborting."""
+        transport = self._transport
+        if transport is None or self._closing_transport:
+            return
+        self._closing_transport = True
+        if self.connection.role is Role.SERVER or self.connection.failure is not None:
+            transport.close()
+        # The client waits for the server to close first (RFC 6455 7.1.1); either way, a peer
+        # that does not finish within close_timeout is dropped.
+        self._start_close_timer()
+
+    def _start_close_timer(self) -> None:
+        if self._close_timeout_handle is None:
+            self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
+
+    def _abort(self) -> None:
+        if self._transport is not None:
+            self._transport.abort()
+
+    # ---------------------------------------------------------------- keepalive
+
+    def _schedule_keepalive(self) -> None:
+        if self.ping_interval is not None:
+            self._keepalive_handle = self._loop.call_later(self.ping_interval, self._send_keepalive)
+
+    def _send_keepalive(self) -> None:
+        if self.connection.state is not State.OPEN or self.connection.close_sent is not None:
+            return
+        payload = os.urandom(4)
+        self._register_ping(payload)
+        self.connection.send_ping(payload)
+        self._flush()
+        if self.ping_timeout is not None:
+            self._ping_timeout_handle = self._loop.call_later(
+                self.ping_timeout, self._keepalive_timed_out
+            )
+        self._schedule_keepalive()
+
+    def _keepalive_timed_out(self) -> None:
+        detail = (
+            f"keepalive ping timeout: no pong within {self.ping_timeout} s; the peer's event loop "
+            "may be blocked, or the network link is lost"
+        )
+        logger.info("%s (%s)", detail, self.remote_address)
+        self._abort_detail = detail
+        if self.connection.close_sent is None and self.connection.state is State.OPEN:
+            self.connection.fail(1011, "keepalive ping timeout")
+            self._flush()
+        self._abort()
+
+    def _register_ping(self, payload: bytes) -> asyncio.Future[float]:
+        if payload in self._pings:
+            raise InvalidState(f"a ping with payload {payload!r} is already waiting for its pong")
+        future: asyncio.Future[float] = self._loop.create_future()
+        self._pings[payload] = (future, time.monotonic())
+        return future
+
+    def _pong_received(self, payload: bytes) -> None:
+        if payload not in self._pings:
+            return  # an unsolicited pong (RFC 6455 5.5.3)
+        # A pong acknowledges its ping and every ping sent before it.
+        now = time.monotonic()
+        for key in list(self._pings):
+            future, sent_at = self._pings.pop(key)
+            if not future.done():
+                future.set_result(now - sent_at)
+            if key == payload:
+                break
+        if self._ping_timeout_handle is not None:
+            self._ping_timeout_handle.cancel()
+            self._ping_timeout_handle = None
+
+    # ---------------------------------------------------------------- user API
+
+    @property
+    def state(self) -> State:
+        """The connection's state: OPEN, CLOSING or CLOSED."""
+        return self.connection.state
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received from the peer; 1006 if it closed without one; None if open."""
+        received = self.connection.close_received
+        if received is not None:
+            return received[0]
+        return 1006 if self.connection.state is State.CLOSED else None
+
+    @property
+    def close_reason(self) -> str | None:
+        """The close reason received from the peer; None while open."""
+        received = self.connection.close_received
+        if received is not None:
+            return received[1]
+        return "" if self.connection.state is State.CLOSED else None
+
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes written but not yet handed to the kernel."""
+        return 0 if self._transport is None else self._transport.get_write_buffer_size()
+
+    def _closed_exception(self) -> ConnectionClosed:
+        if self._close_exc is not None:
+            return self._close_exc
+        connection = self.connection
+        received, sent = connection.close_received, connection.close_sent
+        code, reason = received if received is not None else (1006, "")
+        detail = self._abort_detail
+        if connection.failure is not None:
+            detail = detail or f"sent {connection.failure.code}: {connection.failure.reason}"
+        ok = received is not None and received[0] in _OK_CODES
+        ok = ok and (sent is None or sent[0] in _OK_CODES) and connection.failure is None
+        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        exc = cls(code, reason, detail)
+        if self.connection.state is State.CLOSED:
+            self._close_exc = exc
+        return exc
+
+    async def recv(self) -> Message:
+        """Return the next message: ``str`` for text, ``bytes`` for binary.
+
+        Raises:
+            ConnectionClosedOK / ConnectionClosedError: the connection is closed.
+            RuntimeError: another coroutine is already receiving.
+        """
+        inbox = self._inbox
+        if inbox.has_message and not self._receiving:
+            data, is_text, last = inbox.get_nowait()  # type: ignore[misc]
+            if last:
+                return data if type(data) is not memoryview else bytes(data)
+            return await self._recv_rest(data, is_text)
+        piece = await self._get_piece()
+        return await self._recv_rest(piece[0], piece[1]) if not piece[2] else _whole(piece[0])
+
+    async def _recv_rest(self, first: str | bytes | memoryview, is_text: bool) -> Message:
+        parts: list[Any] = [first]
+        while True:
+            data, _, last = await self._get_piece()
+            parts.append(data)
+            if last:
+                return "".join(parts) if is_text else b"".join(parts)
+
+    async def _get_piece(self) -> tuple[str | bytes | memoryview, bool, bool]:
+        if self._receiving:
+            raise RuntimeError("another coroutine is already receiving from this WebSocket")
+        self._receiving = True
+        try:
+            piece = await self._inbox.get()
+        finally:
+            self._receiving = False
+        if piece is None:
+            await self._wait_closed_briefly()
+            raise self._closed_exception()
+        return piece
+
+    async def _wait_closed_briefly(self) -> None:
+        """After the peer's close frame, let the TCP close finish so close_code is final."""
+        if not self._closed.done():
+            await asyncio.wait([self._closed], timeout=self.close_timeout)
+
+    async def recv_stream(self) -> AsyncIterator[Message]:
+        """Yield the next message piece by piece as it arrives, with bounded memory.
+
+        Text pieces are ``str`` (whole code points), binary pieces ``bytes``. Iteration ends
+        with the message's last piece.
+        """
+        while True:
+            data, _, last = await self._get_piece()
+            yield _whole(data)
+            if last:
+                return
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        while True:
+            try:
+                yield await self.recv()
+            except ConnectionClosedOK:
+                return
+
+    async def send(
+        self,
+        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
+        *,
+        compress: bool = True,
+    ) -> None:
+        """Send a message; waits while the write buffer is above its high-water mark.
+
+        Args:
+            message: ``str`` (text), bytes-like (binary), or an iterable / async iterable of
+                ``str`` or bytes, sent as one fragmented message of that type.
+            compress: False to send this message uncompressed even when deflate was negotiated.
+
+        Raises:
+            ConnectionClosed: the connection is closing or closed.
+            TypeError: the message is of an unsupported type.
+        """
+        connection = self.connection
+        if connection.state is not State.OPEN or connection.close_sent is not None:
+            raise self._closed_exception()
+        if isinstance(message, str):
+            connection.send_text(message, compress=compress)
+        elif isinstance(message, bytes | bytearray | memoryview):
+            connection.send_binary(message, compress=compress)
+        elif isinstance(message, AsyncIterable):
+            await self._send_fragments(message.__aiter__(), compress)
+            return
+        elif isinstance(message, Iterable):
+            await self._send_fragments(_async_iter(message), compress)
+            return
+        else:
+            raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or iterables")
+        self._flush()
+        if self._writing_paused:
+            await self.wait_drained()
+
+    async def _send_fragments(self, fragments: AsyncIterator[Any], compress: bool) -> None:
+        connection = self.connection
+        try:
+            previous = await fragments.__anext__()
+        except StopAsyncIteration:
+            return
+        is_text = isinstance(previous, str)
+        started = False
+        async for fragment in fragments:
+            if isinstance(fragment, str) != is_text:
+                raise TypeError("fragments of one message must all be str or all be bytes")
+            self._send_fragment(previous, is_text, started, False, compress)
+            started = True
+            previous = fragment
+            if self._writing_paused:
+                await self.wait_drained()
+        self._send_fragment(previous, is_text, started, True, compress)
+        del connection
+
+    def _send_fragment(
+        self, data: Any, is_text: bool, started: bool, fin: bool, compress: bool
+    ) -> None:
+        connection = self.connection
+        if connection.close_sent is not None or connection.state is not State.OPEN:
+            raise self._closed_exception()
+        if started:
+            connection.send_continuation(data, fin=fin)
+        elif is_text:
+            connection.send_text(data, fin=fin, compress=compress)
+        else:
+            connection.send_binary(data, fin=fin, compress=compress)
+        self._flush()
+
+    async def wait_drained(self) -> None:
+        """Wait until the write buffer is below its high-water mark."""
+        if not self._writing_paused:
+            return
+        if self._transport is None or self._transport.is_closing():
+            raise self._closed_exception()
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._drain_waiters.append(waiter)
+        await waiter
+
+    drain = wait_drained
+
+    async def ping(self, data: str | BytesLike | None = None) -> float:
+        """Send a ping and wait for the matching pong; return the round-trip time in seconds.
+
+        Args:
+            data: the payload (at most 125 bytes; str is UTF-8 encoded); random when None.
+        """
+        if data is None:
+            payload = os.urandom(4)
+            while payload in self._pings:
+                payload = os.urandom(4)
+        elif isinstance(data, str):
+            payload = data.encode("utf-8")
+        elif isinstance(data, bytes | bytearray | memoryview):
+            payload = bytes(data)
+        else:
+            raise TypeError(f"ping payload must be str or bytes, not {type(data).__name__}")
+        if self.connection.state is not State.OPEN or self.connection.close_sent is not None:
+            raise self._closed_exception()
+        if len(payload) > 125:
+            raise ValueError(f"ping payload of {len(payload)} bytes exceeds 125 bytes")
+        future = self._register_ping(payload)
+        self.connection.send_ping(payload)
+        self._flush()
+        return await future
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Perform the closing handshake and wait until the connection is closed.
+
+        Waits at most close_timeout for the peer, then drops the connection.
+        """
+        connection = self.connection
+        if connection.close_sent is None and connection.state is State.OPEN:
+            connection.send_close(code, reason)
+            self._flush()
+            if self._close_timeout_handle is None:
+                self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
+        elif connection.state is not State.CLOSED:
+            self._start_closing_transport()
+        await asyncio.shield(self._closed)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connection is closed."""
+        await asyncio.shield(self._closed)
+
+    def abort(self) -> None:
+        """Drop the connection at once, without a closing handshake."""
+        self._abort()
+
+
+def _whole(data: str | bytes | memoryview) -> Message:
+    return bytes(data) if type(data) is memoryview else data  # type: ignore[return-value]
+
+
+async def _async_iter(items: Iterable[Any]) -> AsyncIterator[Any]:
+    for item in items:
+        yield item

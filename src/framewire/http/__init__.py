@@ -1,0 +1,1 @@
+"""HTTP application layer: routes, requests and responses, static files, uploads."""

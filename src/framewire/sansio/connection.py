@@ -1,0 +1,313 @@
+"""Connection: the WebSocket state machine for either role (RFC 6455 5-7).
+
+    conn.receive_data(chunk)                  # or conn.receive_eof()
+    for event in conn.events_received(): ...
+    transport.write(b"".join(conn.data_to_send()))
+
+States: CONNECTING (handshake not done; not used by this class once built), OPEN, CLOSING (a close
+frame was sent or received), CLOSED (the byte stream ended). A peer's bad bytes never raise out
+of receive_data(): they queue a close frame with the RFC code, emit ConnectionFailed, and all
+further input is ignored (RFC 6455 7.1.7). Exceptions from send_*() mean the caller misused
+the protocol.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from typing import TYPE_CHECKING
+
+from framewire.exceptions import InvalidState, ProtocolError
+from framewire.sansio.assembly import MessageAssembler
+from framewire.sansio.decoder import FrameDecoder, FramePiece
+from framewire.sansio.events import CloseReceived, ConnectionFailed, Event, Ping, Pong
+from framewire.sansio.frames import (
+    CloseCode,
+    Opcode,
+    encode_close_payload,
+    encode_frame_header,
+    parse_close_payload,
+)
+from framewire.sansio.limits import WebSocketLimits
+from framewire.sansio.mask import apply_mask
+
+if TYPE_CHECKING:
+    from framewire.sansio.deflate import PerMessageDeflate
+
+__all__ = ["Connection", "Role", "State"]
+
+BytesLike = bytes | bytearray | memoryview
+
+
+class Role(enum.Enum):
+    """Which end of the connection this is."""
+
+    SERVER = "server"
+    CLIENT = "client"
+
+
+class State(enum.IntEnum):
+    """Connection states (RFC 6455 4 and 7)."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class _MaskSource:
+    """Hands out fresh 4-byte masking keys from os.urandom, fetched in batches.
+
+    Shaped for speed: one urandom call per 256 frames instead of one per frame.
+    """
+
+    __slots__ = ("_offset", "_pool")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._offset = 0
+
+    def next_mask(self) -> bytes:
+        if self._offset >= len(self._pool):
+            self._pool = os.urandom(1024)
+            self._offset = 0
+        mask = self._pool[self._offset : self._offset + 4]
+        self._offset += 4
+        return mask
+
+
+def truncate_reason(reason: str, limit: int = 123) -> str:
+    """Return ``reason`` cut to at most ``limit`` UTF-8 bytes, on a code point boundary."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= limit:
+        return reason
+    return encoded[:limit].decode("utf-8", "ignore")
+
+
+class Connection:
+    """A WebSocket connection's protocol state, after the opening handshake.
+
+    Args:
+        role: Role.SERVER or Role.CLIENT; decides masking in both directions.
+        limits: message size and fragment limits.
+        deflate: permessage-deflate state when the extension was negotiated.
+        stream_messages: deliver MessageChunk events as payload arrives instead of whole
+            TextMessage / BinaryMessage events.
+    """
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        limits: WebSocketLimits | None = None,
+        deflate: PerMessageDeflate | None = None,
+        stream_messages: bool = False,
+    ) -> None:
+        limits = limits or WebSocketLimits()
+        self.role = role
+        self.limits = limits
+        self.deflate = deflate
+        self.state = State.OPEN
+        self._is_client = role is Role.CLIENT
+        self._masks = _MaskSource() if self._is_client else None
+        self._decoder = FrameDecoder(
+            expect_masked=not self._is_client,
+            allow_rsv1=deflate is not None,
+            max_frame_size=limits.max_message_size,
+        )
+        self._assembler = MessageAssembler(limits, deflate, stream=stream_messages)
+        self._events: list[Event] = []
+        self._outgoing: list[bytes] = []
+        self._pieces: list[FramePiece] = []
+        self._input_done = False
+        self._eof_received = False
+        self._sending_opcode: int | None = None  # the fragmented message being sent
+        self._sending_compressed = False
+        self.close_received: tuple[int, str] | None = None
+        self.close_sent: tuple[int, str] | None = None
+        self.failure: ConnectionFailed | None = None
+
+    # ----------------------------------------------------------------- receiving
+
+    def receive_data(self, data: BytesLike) -> None:
+        """Feed bytes received from the peer; never raises on bad input."""
+        if self._input_done or not data:
+            return
+        pieces = self._pieces
+        try:
+            self._decoder.feed(data, pieces)
+        except ProtocolError as exc:
+            decode_error: ProtocolError | None = exc
+        else:
+            decode_error = None
+        try:
+            for piece in pieces:
+                self._handle_piece(piece)
+                if self._input_done:
+                    break
+        except ProtocolError as exc:
+            decode_error = exc
+        finally:
+            pieces.clear()
+        if decode_error is not None and not self._input_done:
+            self.fail(decode_error.close_code, str(decode_error))
+
+    def receive_eof(self) -> None:
+        """Note that the peer closed its side of the byte stream."""
+        self._eof_received = True
+        self._input_done = True
+        self.state = State.CLOSED
+
+    def events_received(self) -> list[Event]:
+        """Return the events decoded since the last call, oldest first."""
+        events = self._events
+        self._events = []
+        return events
+
+    def _handle_piece(self, piece: FramePiece) -> None:
+        opcode = piece.opcode
+        if opcode < 8:
+            self._assembler.add(piece, self._events)
+        elif opcode == Opcode.PING:
+            payload = bytes(piece.data)
+            if self.close_sent is None:
+                self._write_frame(Opcode.PONG, payload)
+            self._events.append(Ping(payload))
+        elif opcode == Opcode.PONG:
+            self._events.append(Pong(bytes(piece.data)))
+        else:
+            self._handle_close(piece.data)
+
+    def _handle_close(self, payload: bytes | memoryview) -> None:
+        code, reason = parse_close_payload(payload)
+        self.close_received = (code, reason)
+        self._input_done = True  # RFC 6455 5.5.1: nothing may follow a close frame
+        if self.close_sent is None:
+            # RFC 6455 5.5.1: echo the status code received.
+            echo = None if code == CloseCode.NO_STATUS_RECEIVED else code
+            self._send_close_frame(echo, "")
+        self.state = State.CLOSING
+        self._events.append(CloseReceived(code, reason))
+
+    # ------------------------------------------------------------------ sending
+
+    def data_to_send(self) -> list[bytes]:
+        """Return the bytes to write to the peer since the last call, in order."""
+        outgoing = self._outgoing
+        self._outgoing = []
+        return outgoing
+
+    def close_expected(self) -> bool:
+        """Return True once the byte stream should be closed.
+
+        A server closes the TCP connection first once close frames went both ways, or after
+        failing (RFC 6455 7.1.1); a client waits for the server to do it.
+        """
+        return self.close_sent is not None and (
+            self.close_received is not None or self.failure is not None
+        )
+
+    def send_text(self, data: str | BytesLike, *, fin: bool = True, compress: bool = True) -> None:
+        """Send a text message, or the first frame of one when ``fin`` is False.
+
+        Args:
+            data: ``str``, or bytes already encoded as UTF-8.
+            fin: False to start a fragmented message; continue it with send_continuation().
+            compress: False to send this message uncompressed even if deflate was negotiated.
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_data(Opcode.TEXT, payload, fin, compress)
+
+    def send_binary(self, data: BytesLike, *, fin: bool = True, compress: bool = True) -> None:
+        """Send a binary message, or the first frame of one when ``fin`` is False."""
+        self._send_data(Opcode.BINARY, data, fin, compress)
+
+    def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:
+        """Send the next frame of the fragmented message started with ``fin=False``."""
+        if self._sending_opcode is None:
+            raise InvalidState("send_continuation() without a fragmented message in progress")
+        payload = data.encode("utf-8") if isinstance(data, str) else data
+        self._send_data(Opcode.CONTINUATION, payload, fin, self._sending_compressed)
+
+    def _send_data(self, opcode: int, payload: BytesLike, fin: bool, compress: bool) -> None:
+        if self.state is not State.OPEN or self.close_sent is not None:
+            raise InvalidState(f"cannot send a data frame in state {self.state.name}")
+        rsv1 = False
+        if opcode != Opcode.CONTINUATION:
+            if self._sending_opcode is not None:
+                raise InvalidState("cannot start a message while a fragmented one is being sent")
+            deflate = self.deflate
+            self._sending_compressed = bool(
+                compress and deflate is not None and deflate.should_compress(len(payload))
+            )
+            rsv1 = self._sending_compressed
+        if self._sending_compressed:
+            assert self.deflate is not None
+            payload = self.deflate.compress(payload, final=fin)
+        self._sending_opcode = None if fin else (self._sending_opcode or opcode)
+        self._write_frame(opcode, payload, fin=fin, rsv1=rsv1)
+
+    def send_ping(self, payload: BytesLike = b"") -> None:
+        """Send a ping; ``payload`` is at most 125 bytes."""
+        self._send_control(Opcode.PING, payload)
+
+    def send_pong(self, payload: BytesLike = b"") -> None:
+        """Send an unsolicited pong; ``payload`` is at most 125 bytes."""
+        self._send_control(Opcode.PONG, payload)
+
+    def _send_control(self, opcode: int, payload: BytesLike) -> None:
+        if not isinstance(payload, bytes | bytearray | memoryview):
+            raise TypeError(
+                f"control frame payload must be bytes-like, not {type(payload).__name__}"
+            )
+        if len(payload) > 125:
+            raise ValueError(f"control frame payload of {len(payload)} bytes exceeds 125 bytes")
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise InvalidState(f"cannot send a control frame in state {self.state.name}")
+        self._write_frame(opcode, payload)
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> None:
+        """Start the closing handshake (RFC 6455 7.1.2) with ``code`` and ``reason``.
+
+        Raises:
+            ValueError: the code may not be sent, or the reason is too long (123 bytes).
+            InvalidState: a close frame was already sent.
+        """
+        if not isinstance(reason, str):
+            raise TypeError(f"close reason must be str, not {type(reason).__name__}")
+        if self.close_sent is not None or self.state is State.CLOSED:
+            raise InvalidState("close frame already sent")
+        self._send_close_frame(code, reason)
+        self.state = State.CLOSING
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (RFC 6455 7.1.7): send a close frame, then ignore all input."""
+        reason = truncate_reason(reason)
+        self.failure = ConnectionFailed(code, reason)
+        self._events.append(self.failure)
+        self._input_done = True
+        if self.close_sent is None and self.state is not State.CLOSED:
+            self._send_close_frame(code, reason)
+        if self.state is not State.CLOSED:
+            self.state = State.CLOSING
+
+    def _send_close_frame(self, code: int | None, reason: str) -> None:
+        payload = encode_close_payload(code, reason)
+        self.close_sent = (CloseCode.NO_STATUS_RECEIVED if code is None else code, reason)
+        self._write_frame(Opcode.CLOSE, payload)
+
+    def _write_frame(
+        self, opcode: int, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
+    ) -> None:
+        length = len(payload)
+        if self._masks is not None:
+            mask = self._masks.next_mask()
+            header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1, mask=mask)
+            self._outgoing.append(header + apply_mask(payload, mask))
+        elif length < 4096:
+            header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1)
+            self._outgoing.append(header + payload)
+        else:
+            # Large payloads are not copied into the header's buffer; the transport joins them.
+            self._outgoing.append(encode_frame_header(opcode, length, fin=fin, rsv1=rsv1))
+            self._outgoing.append(bytes(payload))

@@ -1,0 +1,44 @@
+"""WebSocket payload masking (RFC 6455 5.3), with the optional C accelerator.
+
+This module is the only importer of ``framewire._speedups``. Set FRAMEWIRE_NO_SPEEDUPS=1 to use
+the pure-Python path even when the extension was built.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["SPEEDUPS", "apply_mask", "py_apply_mask"]
+
+BytesLike = bytes | bytearray | memoryview
+
+
+def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
+    """Return ``data`` XOR-ed with the repeating 4-byte ``mask`` (RFC 6455 5.3).
+
+    Pure Python without a per-byte loop: the payload and the repeated mask become two big
+    integers and are XOR-ed at once, which runs at hundreds of MB/s in CPython.
+    """
+    # Check the mask first so that empty data fails like the C version does.
+    if len(mask) != 4:
+        raise ValueError(f"mask must be 4 bytes, got {len(mask)}")
+    # A memoryview of another format (e.g. "I") has len() in items: count bytes instead.
+    length = data.nbytes if isinstance(data, memoryview) else len(data)
+    if length == 0:
+        return b""
+    repeated = (mask * ((length >> 2) + 1))[:length]
+    value = int.from_bytes(data, "little") ^ int.from_bytes(repeated, "little")
+    return value.to_bytes(length, "little")
+
+
+apply_mask = py_apply_mask
+SPEEDUPS = False
+
+if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
+    try:
+        from framewire._speedups import apply_mask as _c_apply_mask
+    except ImportError:  # the extension is optional: no compiler at install time
+        pass
+    else:
+        apply_mask = _c_apply_mask
+        SPEEDUPS = True

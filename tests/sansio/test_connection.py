@@ -1,0 +1,399 @@
+"""The WebSocket state machine: message rules, limits, closing (sansio/connection.py)."""
+
+from __future__ import annotations
+
+import json
+import time
+import tracemalloc
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from framewire.exceptions import InvalidState
+from framewire.sansio.connection import Connection, Role, State
+from framewire.sansio.events import (
+    BinaryMessage,
+    CloseReceived,
+    ConnectionFailed,
+    MessageChunk,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from framewire.sansio.frames import Opcode
+from framewire.sansio.limits import WebSocketLimits
+from tests.sansio.ws_helpers import byte_by_byte, feed, frame, server_events, split_at
+
+TEXT, BINARY, CONT, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10
+
+
+def failure(events: list[object]) -> ConnectionFailed:
+    failures = [e for e in events if isinstance(e, ConnectionFailed)]
+    assert len(failures) == 1, events
+    return failures[0]
+
+
+# ------------------------------------------------------------------- classic cases
+
+
+def test_message_in_three_frames_is_one_message() -> None:
+    data = (
+        frame(TEXT, b"Never look ", fin=False)
+        + frame(CONT, b"directly into ", fin=False)
+        + frame(CONT, b"the sun")
+    )
+    expected = [TextMessage("Never look directly into the sun")]
+    assert server_events(data) == expected
+    assert server_events(data, byte_by_byte(data)) == expected
+
+
+def test_five_back_to_back_json_messages_decode_five_messages() -> None:
+    message = json.dumps({"type": "message", "user": "ada", "text": "héllo wörld"})
+    data = frame(TEXT, message.encode()) * 5
+    assert server_events(data) == [TextMessage(message)] * 5
+
+
+def test_binary_message_round_trip_client_to_server_and_back() -> None:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    client.send_binary(b"\x00\xff" * 40000)
+    server.receive_data(b"".join(client.data_to_send()))
+    assert server.events_received() == [BinaryMessage(b"\x00\xff" * 40000)]
+    server.send_text("réponse")
+    client.receive_data(b"".join(server.data_to_send()))
+    assert client.events_received() == [TextMessage("réponse")]
+
+
+def test_client_masks_every_frame_with_a_fresh_key() -> None:
+    client = Connection(Role.CLIENT)
+    client.send_text("same")
+    client.send_text("same")
+    first, second = client.data_to_send()
+    assert first[1] & 0x80 and second[1] & 0x80
+    assert first[2:6] != second[2:6]
+
+
+# ------------------------------------------------------------------- message rules
+
+
+def test_control_frames_between_fragments_are_processed_at_once() -> None:
+    conn = Connection(Role.SERVER)
+    events = feed(conn, [frame(TEXT, b"frag1 ", fin=False), frame(PING, b"p")])
+    assert events == [Ping(b"p")]
+    assert conn.data_to_send() == [b"\x8a\x01p"]  # the pong is already queued
+    events = feed(conn, [frame(PONG, b"q"), frame(CONT, b"frag2")])
+    assert events == [Pong(b"q"), TextMessage("frag1 frag2")]
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (frame(CONT, b"x"), "continuation frame without a message"),
+        (frame(TEXT, b"a", fin=False) + frame(TEXT, b"b"), "new data frame while a fragmented"),
+        (frame(TEXT, b"a", fin=False) + frame(BINARY, b"b"), "new data frame while a fragmented"),
+        (frame(BINARY, b"a", fin=False) + frame(CONT, b"b", rsv1=True), "RSV1"),
+        (frame(PING, b"x" * 126), "over 125 bytes"),
+        (frame(PING, b"x", fin=False), "fragmented control frame"),
+        (frame(5, b""), "reserved opcode"),
+        (frame(TEXT, b"x", rsv1=True), "RSV1"),
+        (frame(CLOSE, b"\x03"), "1 byte"),
+        (frame(CLOSE, (1005).to_bytes(2, "big")), "invalid close code 1005"),
+        (frame(CLOSE, (2999).to_bytes(2, "big")), "invalid close code 2999"),
+    ],
+)
+def test_protocol_violations_fail_with_1002(data: bytes, reason: str) -> None:
+    conn = Connection(Role.SERVER)
+    events = feed(conn, [data])
+    failed = failure(events)
+    assert failed.code == 1002
+    assert reason in failed.reason
+    assert conn.close_sent == (1002, failed.reason)
+    assert conn.state is State.CLOSING
+
+
+def test_invalid_utf8_fails_with_1007_as_soon_as_it_is_certain() -> None:
+    conn = Connection(Role.SERVER)
+    # The invalid sequence (a UTF-16 surrogate) is in the first fragment; the message never ends.
+    events = feed(conn, [frame(TEXT, b"\xce\xba\xe1\xbd\xb9\xed\xa0\x80", fin=False)])
+    assert failure(events).code == 1007
+
+
+def test_utf8_split_at_every_byte_across_fragments_is_valid() -> None:
+    text = "κόσμε 😀 ok"
+    encoded = text.encode()
+    for cut in range(len(encoded) + 1):
+        data = frame(TEXT, encoded[:cut], fin=False) + frame(CONT, encoded[cut:])
+        assert server_events(data) == [TextMessage(text)]
+
+
+def test_truncated_utf8_at_message_end_fails_with_1007() -> None:
+    events = server_events(frame(TEXT, b"ok\xce", fin=False) + frame(CONT, b""))
+    assert failure(events).code == 1007
+
+
+def test_close_reason_with_invalid_utf8_fails_with_1007() -> None:
+    events = server_events(frame(CLOSE, b"\x03\xe8\xff"))
+    assert failure(events).code == 1007
+
+
+def test_nothing_is_read_after_failing() -> None:
+    conn = Connection(Role.SERVER)
+    feed(conn, [frame(5, b"")])
+    conn.data_to_send()
+    assert feed(conn, [frame(TEXT, b"ignored")]) == []
+    assert conn.data_to_send() == []
+
+
+# ------------------------------------------------------------------- limits
+
+
+def test_message_over_max_message_size_fails_with_1009_at_the_header() -> None:
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1000))
+    header_only = frame(BINARY, b"x" * 1001)[:8]
+    failed = failure(feed(conn, [header_only]))
+    assert failed.code == 1009
+    assert "max_message_size=1000" in failed.reason
+
+
+def test_fragmented_message_over_the_limit_fails_with_1009() -> None:
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1000))
+    data = frame(BINARY, b"x" * 600, fin=False) + frame(CONT, b"x" * 600)
+    assert failure(feed(conn, [data])).code == 1009
+
+
+def test_fragment_count_limit_fails_with_1009() -> None:
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=10))
+    data = frame(BINARY, b"x", fin=False) + frame(CONT, b"x", fin=False) * 10
+    failed = failure(feed(conn, [data]))
+    assert failed.code == 1009
+    assert "max_fragments=10" in failed.reason
+
+
+def test_4_mib_message_in_65536_fragments_of_64_bytes_is_received() -> None:
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=4 << 20))
+    piece = bytes(range(64))
+    data = b"".join(
+        frame(BINARY if i == 0 else CONT, piece, fin=i == 65535) for i in range(65536)
+    )
+    events = feed(conn, [data[i : i + 65536] for i in range(0, len(data), 65536)])
+    assert events == [BinaryMessage(piece * 65536)]
+
+
+def test_100000_one_byte_fragments_cost_linear_time_and_bounded_memory() -> None:
+    """CVE-2026-48779 (ws): the retained part count, not bytes, exhausted memory."""
+    data = b"".join(frame(BINARY if i == 0 else CONT, b"x", fin=False) for i in range(100_000))
+    data += frame(CONT, b"x")
+
+    def run(count: int) -> float:
+        conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=200_000))
+        part = data[: count * 7]  # each one-byte masked frame is 7 bytes
+        start = time.perf_counter()
+        feed(conn, [part[i : i + 4096] for i in range(0, len(part), 4096)])
+        return time.perf_counter() - start
+
+    small, large = run(10_000), run(100_000)
+    assert large < small * 30  # linear: 10x the input costs ~10x, not ~100x
+
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=200_000))
+    tracemalloc.start()
+    events = feed(conn, [data[i : i + 4096] for i in range(0, len(data), 4096)])
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert events == [BinaryMessage(b"x" * 100_001)]
+    assert peak < 2_000_000  # a list of 100,000 parts alone would take several MB
+
+
+def test_one_byte_fragments_past_the_default_cap_fail_with_1009() -> None:
+    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1 << 16))
+    data = b"".join(frame(BINARY if i == 0 else CONT, b"x", fin=False) for i in range(5000))
+    assert failure(feed(conn, [data])).code == 1009
+
+
+def test_message_fed_one_byte_per_chunk_costs_linear_time() -> None:
+    def run(length: int) -> float:
+        data = frame(BINARY, b"y" * length)
+        conn = Connection(Role.SERVER)
+        start = time.perf_counter()
+        for index in range(len(data)):
+            conn.receive_data(data[index : index + 1])
+        assert conn.events_received() == [BinaryMessage(b"y" * length)]
+        return time.perf_counter() - start
+
+    assert run(200_000) < run(20_000) * 30
+
+
+# ------------------------------------------------------------------- streaming mode
+
+
+def test_streaming_mode_hands_out_pieces_as_they_arrive() -> None:
+    conn = Connection(Role.SERVER, stream_messages=True)
+    data = frame(BINARY, b"0123456789", fin=False) + frame(CONT, b"abc")
+    events = feed(conn, [data[:10], data[10:]])
+    assert [bytes(e.data) for e in events if isinstance(e, MessageChunk)] == [
+        b"0123",
+        b"456789",
+        b"abc",
+    ]
+    assert [(e.first, e.last) for e in events if isinstance(e, MessageChunk)] == [
+        (True, False),
+        (False, False),
+        (False, True),
+    ]
+
+
+def test_streaming_text_pieces_are_whole_code_points() -> None:
+    conn = Connection(Role.SERVER, stream_messages=True)
+    data = frame(TEXT, "€uro".encode())
+    events = feed(conn, byte_by_byte(data))
+    text = [e.data for e in events if isinstance(e, MessageChunk)]
+    assert "".join(text) == "€uro"  # type: ignore[arg-type]
+    assert all(isinstance(t, str) for t in text)
+    assert "€" in text
+
+
+# ------------------------------------------------------------------- closing
+
+
+def test_close_is_answered_with_the_same_code_then_input_stops() -> None:
+    conn = Connection(Role.SERVER)
+    events = feed(conn, [frame(CLOSE, b"\x03\xe8bye") + frame(TEXT, b"after")])
+    assert events == [CloseReceived(1000, "bye")]
+    assert conn.data_to_send() == [b"\x88\x02\x03\xe8"]
+    assert conn.state is State.CLOSING
+    assert conn.close_expected()
+    with pytest.raises(InvalidState):
+        conn.send_text("too late")
+
+
+def test_empty_close_is_answered_with_an_empty_close() -> None:
+    conn = Connection(Role.SERVER)
+    assert feed(conn, [frame(CLOSE)]) == [CloseReceived(1005, "")]
+    assert conn.data_to_send() == [b"\x88\x00"]
+
+
+def test_closing_handshake_started_locally() -> None:
+    server = Connection(Role.SERVER)
+    server.send_close(1001, "going")
+    assert server.data_to_send() == [b"\x88\x07\x03\xe9going"]
+    assert not server.close_expected()
+    feed(server, [frame(PING, b"late ping"), frame(CLOSE, b"\x03\xe9")])
+    assert server.data_to_send() == []  # no pong and no second close after our close
+    assert server.close_expected()
+    server.receive_eof()
+    assert server.state is State.CLOSED
+
+
+def test_data_frames_are_still_received_while_closing() -> None:
+    server = Connection(Role.SERVER)
+    server.send_close()
+    assert feed(server, [frame(TEXT, b"in flight")]) == [TextMessage("in flight")]
+
+
+def test_send_misuse_raises() -> None:
+    conn = Connection(Role.CLIENT)
+    with pytest.raises(ValueError, match="125"):
+        conn.send_ping(b"x" * 126)
+    with pytest.raises(TypeError, match="bytes-like"):
+        conn.send_ping(5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="str"):
+        conn.send_close(1000, b"bytes")  # type: ignore[arg-type]
+    with pytest.raises(InvalidState):
+        conn.send_continuation(b"x", fin=True)
+    conn.send_text("a", fin=False)
+    with pytest.raises(InvalidState, match="fragmented"):
+        conn.send_binary(b"b")
+
+
+def test_fragmented_send_round_trips() -> None:
+    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
+    client.send_text("ab", fin=False)
+    client.send_ping(b"!")
+    client.send_continuation("cd", fin=False)
+    client.send_continuation("ef", fin=True)
+    server.receive_data(b"".join(client.data_to_send()))
+    assert server.events_received() == [Ping(b"!"), TextMessage("abcdef")]
+
+
+# ------------------------------------------------------------------- every split
+
+
+message_strategy = st.one_of(
+    st.text(max_size=300).map(lambda t: ("text", t)),
+    st.binary(max_size=300).map(lambda b: ("binary", b)),
+    st.integers(min_value=126, max_value=70_000).map(lambda n: ("binary", b"\x00" * n)),
+    st.binary(max_size=125).map(lambda b: ("ping", b)),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    messages=st.lists(message_strategy, min_size=1, max_size=5),
+    fragment_sizes=st.lists(st.integers(min_value=1, max_value=200), min_size=1, max_size=4),
+    cuts=st.lists(st.integers(min_value=0, max_value=150_000), max_size=25),
+    stream=st.booleans(),
+)
+def test_every_way_of_splitting_gives_the_same_events(
+    messages: list[tuple[str, object]],
+    fragment_sizes: list[int],
+    cuts: list[int],
+    stream: bool,
+) -> None:
+    client = Connection(Role.CLIENT)
+    for kind, value in messages:
+        if kind == "ping":
+            client.send_ping(value)  # type: ignore[arg-type]
+            continue
+        payload = value.encode() if isinstance(value, str) else value
+        assert isinstance(payload, bytes)
+        size = fragment_sizes[len(payload) % len(fragment_sizes)]
+        pieces = [payload[i : i + size] for i in range(0, len(payload), size)] or [b""]
+        send = client.send_text if kind == "text" else client.send_binary
+        send(pieces[0], fin=len(pieces) == 1)
+        for index, piece in enumerate(pieces[1:], start=2):
+            if index == 2:
+                client.send_ping(b"between")
+            client.send_continuation(piece, fin=index == len(pieces))
+    data = b"".join(client.data_to_send())
+
+    def decoded(chunks: list[bytes]) -> list[object]:
+        conn = Connection(
+            Role.SERVER, stream_messages=stream, limits=WebSocketLimits(max_fragments=100_000)
+        )
+        events = feed(conn, chunks)
+        return _merge_chunks(events)
+
+    whole = decoded([data])
+    assert decoded(split_at(data, cuts)) == whole
+    expected_messages = [v for k, v in messages if k != "ping"]
+    got = [e.data for e in whole if isinstance(e, TextMessage | BinaryMessage)]
+    assert got == expected_messages
+
+
+def _merge_chunks(events: list[object]) -> list[object]:
+    """Turn streamed chunks into whole messages, so streamed and whole runs compare equal."""
+    merged: list[object] = []
+    parts: list[object] = []
+    for event in events:
+        if isinstance(event, MessageChunk):
+            parts.append(event.data if isinstance(event.data, str) else bytes(event.data))
+            if event.last:
+                if event.is_text:
+                    merged.append(TextMessage("".join(parts)))  # type: ignore[arg-type]
+                else:
+                    merged.append(BinaryMessage(b"".join(parts)))  # type: ignore[arg-type]
+                parts = []
+        else:
+            merged.append(event)
+    return merged
+
+
+def test_ping_payloads_of_0_to_125_bytes_are_answered() -> None:
+    for size in range(126):
+        conn = Connection(Role.SERVER)
+        payload = bytes(range(size))
+        assert feed(conn, [frame(PING, payload)]) == [Ping(payload)]
+        assert conn.data_to_send() == [bytes([0x8A, size]) + payload]
+
+
+def test_opcode_enum_values() -> None:
+    assert [int(o) for o in Opcode] == [0, 1, 2, 8, 9, 10]
