@@ -1,7 +1,7 @@
 """The ``framewire`` command: argument parsing and wiring, nothing else.
 
-    framewire echo [--host 127.0.0.1] [--port 9001] [--no-compression] [--max-message-size BYTES]
-    framewire client URL
+framewire echo [--host 127.0.0.1] [--port 9001] [--no-compression] [--max-message-size BYTES]
+framewire client URL
 """
 
 from __future__ import annotations

@@ -172,9 +172,7 @@ def test_fragment_count_limit_fails_with_1009() -> None:
 def test_4_mib_message_in_65536_fragments_of_64_bytes_is_received() -> None:
     conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=4 << 20))
     piece = bytes(range(64))
-    data = b"".join(
-        frame(BINARY if i == 0 else CONT, piece, fin=i == 65535) for i in range(65536)
-    )
+    data = b"".join(frame(BINARY if i == 0 else CONT, piece, fin=i == 65535) for i in range(65536))
     events = feed(conn, [data[i : i + 65536] for i in range(0, len(data), 65536)])
     assert events == [BinaryMessage(piece * 65536)]
 

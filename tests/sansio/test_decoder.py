@@ -12,7 +12,9 @@ from framewire.sansio.frames import Opcode
 from tests.sansio.ws_helpers import byte_by_byte, frame, split_at
 
 
-def decode(chunks: list[bytes], *, expect_masked: bool = True, **kwargs: object) -> list[FramePiece]:
+def decode(
+    chunks: list[bytes], *, expect_masked: bool = True, **kwargs: object
+) -> list[FramePiece]:
     decoder = FrameDecoder(expect_masked=expect_masked, **kwargs)  # type: ignore[arg-type]
     out: list[FramePiece] = []
     for chunk in chunks:

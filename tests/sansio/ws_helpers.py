@@ -51,7 +51,9 @@ def feed(conn: Connection, chunks: Sequence[bytes]) -> list[Event]:
     return events
 
 
-def server_events(data: bytes, chunks: Sequence[bytes] | None = None, **kwargs: object) -> list[Event]:
+def server_events(
+    data: bytes, chunks: Sequence[bytes] | None = None, **kwargs: object
+) -> list[Event]:
     """Decode client bytes with a fresh server connection."""
     conn = Connection(Role.SERVER, **kwargs)  # type: ignore[arg-type]
     return feed(conn, chunks if chunks is not None else [data])

@@ -65,7 +65,9 @@ def parse_uri(uri: str) -> WebSocketURI:
     user_info = None
     if parts.username is not None:
         user_info = (unquote(parts.username), unquote(parts.password or ""))
-    return WebSocketURI(secure, parts.hostname, port or (443 if secure else 80), resource, user_info)
+    return WebSocketURI(
+        secure, parts.hostname, port or (443 if secure else 80), resource, user_info
+    )
 
 
 class _HandshakeProtocol(asyncio.Protocol):
@@ -132,7 +134,7 @@ class _HandshakeProtocol(asyncio.Protocol):
                 )
 
 
-class connect:  # noqa: N801  (used as a function: `async with connect(...)` / `await connect(...)`)
+class connect:
     """Open a WebSocket connection to ``uri``; use with ``async with`` or ``await``.
 
     Keyword arguments (sizes in bytes, durations in seconds):
@@ -203,11 +205,10 @@ class connect:  # noqa: N801  (used as a function: `async with connect(...)` / `
             connect_kwargs["server_hostname"] = self.server_hostname or uri.host
         if self.sock is not None:
             connect_kwargs["sock"] = self.sock
-            host, port = None, None
         else:
-            host, port = uri.host, uri.port
+            connect_kwargs["host"], connect_kwargs["port"] = uri.host, uri.port
         transport, protocol = await loop.create_connection(
-            lambda: _HandshakeProtocol(request), host, port, **connect_kwargs
+            lambda: _HandshakeProtocol(request), **connect_kwargs
         )
         try:
             head, leftover = await protocol.head
@@ -226,7 +227,11 @@ class connect:  # noqa: N801  (used as a function: `async with connect(...)` / `
             assert deflate_config is not None
             deflate = PerMessageDeflate(result.deflate, is_server=False, config=deflate_config)
         connection = Connection(
-            Role.CLIENT, limits=options.limits(), deflate=deflate, stream_messages=True
+            Role.CLIENT,
+            limits=options.limits(),
+            deflate=deflate,
+            stream_messages=True,
+            defer_failure=True,
         )
         request_headers = Headers((name, value) for name, value in extra)
         websocket = options.make_websocket(

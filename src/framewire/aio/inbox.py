@@ -69,6 +69,11 @@ class Inbox:
             waiter.set_result(None)
 
     @property
+    def has_pieces(self) -> bool:
+        """True when anything is queued, even part of a message."""
+        return bool(self._pieces)
+
+    @property
     def has_message(self) -> bool:
         """True when a complete message is queued."""
         return self._messages > 0

@@ -24,8 +24,8 @@ from framewire.aio.websocket import Request, WebSocket
 from framewire.exceptions import ConnectionClosed, InvalidHandshake
 from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.deflate import PerMessageDeflate
-from framewire.sansio.headers import Headers
 from framewire.sansio.handshake import SubprotocolSelector, accept_request
+from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import encode_response_head, simple_response
 from framewire.sansio.http11_events import RequestHead
 from framewire.sansio.limits import HTTPLimits
@@ -122,9 +122,7 @@ class Server:
         transport.write(encode_response_head(response.status, headers, response.reason) + body)
         transport.close()
 
-    async def _handshake(
-        self, head: RequestHead, transport: asyncio.Transport
-    ) -> WebSocket | None:
+    async def _handshake(self, head: RequestHead, transport: asyncio.Transport) -> WebSocket | None:
         """Answer the upgrade request: return the WebSocket, or None when it was rejected."""
         if self.process_request is not None:
             rejection = await self.process_request(
@@ -157,7 +155,11 @@ class Server:
             assert config is not None
             deflate = PerMessageDeflate(result.deflate, is_server=True, config=config)
         connection = Connection(
-            Role.SERVER, limits=options.limits(), deflate=deflate, stream_messages=True
+            Role.SERVER,
+            limits=options.limits(),
+            deflate=deflate,
+            stream_messages=True,
+            defer_failure=True,
         )
         transport.write(result.response_bytes())
         return options.make_websocket(
@@ -256,7 +258,7 @@ def _peer(transport: asyncio.BaseTransport) -> Any:
     return transport.get_extra_info("peername")
 
 
-class serve:  # noqa: N801  (used as a function: `async with serve(...)` / `await serve(...)`)
+class serve:
     """Start a WebSocket server on host:port; use with ``async with`` or ``await``.
 
     ``handler(ws)`` runs once per connection; when it returns the connection is closed. An

@@ -32,6 +32,7 @@ logger = logging.getLogger("framewire")
 Message = str | bytes
 BytesLike = bytes | bytearray | memoryview
 _OK_CODES = frozenset({1000, 1001, 1005})
+_FAILURE_GRACE = 1.0  # seconds the application gets to read messages before a protocol error
 
 
 class Request:
@@ -115,6 +116,7 @@ class WebSocket(asyncio.Protocol):
         self._close_timeout_handle: asyncio.TimerHandle | None = None
         self._abort_detail = ""
         self._closing_transport = False
+        self._failure_handle: asyncio.TimerHandle | None = None
 
     # ------------------------------------------------------------- protocol side
 
@@ -142,7 +144,28 @@ class WebSocket(asyncio.Protocol):
             elif type(event) is ConnectionFailed:
                 logger.debug("failing connection: %s %s", event.code, event.reason)
                 self._inbox.close()
+        if connection.pending_failure is not None:
+            self._defer_failure()
         self._flush()
+
+    def _defer_failure(self) -> None:
+        """The peer broke the protocol after sending messages the application has not read.
+
+        Reading stops now; the close frame goes out once the application has taken the queued
+        messages (and so could answer them, in order), or after a short grace period.
+        """
+        self._inbox.close()
+        if not self._inbox.has_pieces:
+            self._apply_failure()
+        elif self._failure_handle is None:
+            self._failure_handle = self._loop.call_later(
+                min(self.close_timeout, _FAILURE_GRACE), self._apply_failure
+            )
+
+    def _apply_failure(self) -> None:
+        if self.connection.pending_failure is not None:
+            self.connection.apply_pending_failure()
+            self._flush()
 
     def eof_received(self) -> bool | None:
         """The peer closed its side: the state machine learns it; the transport closes."""
@@ -157,6 +180,7 @@ class WebSocket(asyncio.Protocol):
             self._keepalive_handle,
             self._ping_timeout_handle,
             self._close_timeout_handle,
+            self._failure_handle,
         ):
             if handle is not None:
                 handle.cancel()
@@ -366,6 +390,8 @@ class WebSocket(asyncio.Protocol):
         finally:
             self._receiving = False
         if piece is None:
+            if self.connection.pending_failure is not None:
+                self._apply_failure()
             await self._wait_closed_briefly()
             raise self._closed_exception()
         return piece
@@ -528,7 +554,7 @@ class WebSocket(asyncio.Protocol):
 
 
 def _whole(data: str | bytes | memoryview) -> Message:
-    return bytes(data) if type(data) is memoryview else data  # type: ignore[return-value]
+    return bytes(data) if isinstance(data, memoryview) else data
 
 
 async def _async_iter(items: Iterable[Any]) -> AsyncIterator[Any]:

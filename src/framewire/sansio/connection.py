@@ -93,6 +93,10 @@ class Connection:
         deflate: permessage-deflate state when the extension was negotiated.
         stream_messages: deliver MessageChunk events as payload arrives instead of whole
             TextMessage / BinaryMessage events.
+        defer_failure: when the peer breaks the protocol, stop reading at once but hold the
+            close frame back until apply_pending_failure() is called, so that the application
+            can still answer the messages that arrived before the bad bytes (what a strict
+            conformance suite expects). Sending stays possible until then.
     """
 
     def __init__(
@@ -102,8 +106,11 @@ class Connection:
         limits: WebSocketLimits | None = None,
         deflate: PerMessageDeflate | None = None,
         stream_messages: bool = False,
+        defer_failure: bool = False,
     ) -> None:
         limits = limits or WebSocketLimits()
+        self.defer_failure = defer_failure
+        self.pending_failure: ConnectionFailed | None = None
         self.role = role
         self.limits = limits
         self.deflate = deflate
@@ -150,7 +157,19 @@ class Connection:
         finally:
             pieces.clear()
         if decode_error is not None and not self._input_done:
-            self.fail(decode_error.close_code, str(decode_error))
+            if self.defer_failure:
+                self._input_done = True
+                self.pending_failure = ConnectionFailed(
+                    decode_error.close_code, truncate_reason(str(decode_error))
+                )
+            else:
+                self.fail(decode_error.close_code, str(decode_error))
+
+    def apply_pending_failure(self) -> None:
+        """Fail the connection now for the protocol error held back by ``defer_failure``."""
+        failure, self.pending_failure = self.pending_failure, None
+        if failure is not None and self.failure is None:
+            self.fail(failure.code, failure.reason)
 
     def receive_eof(self) -> None:
         """Note that the peer closed its side of the byte stream."""

@@ -1,0 +1,348 @@
+"""The asyncio server and client, end to end on 127.0.0.1 (aio/)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import framewire
+from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from framewire.aio.websocket import WebSocket
+from tests.conformance.rawclient import RawClient, client_frame
+
+Scenario = Callable[[int], Awaitable[None]]
+
+
+async def echo(ws: WebSocket) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def run_with_server(
+    scenario: Scenario, handler: Callable[[WebSocket], Awaitable[Any]] = echo, **options: Any
+) -> None:
+    async def main() -> None:
+        async with framewire.serve(handler, "127.0.0.1", 0, **options) as server:
+            port = server.sockets[0].getsockname()[1]
+            await asyncio.wait_for(scenario(port), 30)
+
+    asyncio.run(main())
+
+
+def test_echo_text_binary_and_1_mib() -> None:
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/path") as ws:
+            await ws.send("hello")
+            assert await ws.recv() == "hello"
+            await ws.send(b"\x00\x01")
+            assert await ws.recv() == b"\x00\x01"
+            big = os.urandom(1 << 20)
+            await ws.send(big)
+            assert await ws.recv() == big
+            assert ws.close_code is None
+
+    run_with_server(scenario, max_message_size=2 << 20)
+
+
+def test_handler_sees_request_attributes_and_close_code() -> None:
+    seen: dict[str, Any] = {}
+
+    async def handler(ws: WebSocket) -> None:
+        assert ws.request is not None
+        seen["path"] = ws.request.path
+        seen["header"] = ws.request.headers.get("X-Test")
+        seen["remote"] = ws.remote_address
+        seen["subprotocol"] = ws.subprotocol
+        try:
+            await ws.recv()
+        except ConnectionClosedOK as exc:
+            seen["closed"] = (exc.code, exc.reason, ws.close_code, ws.close_reason)
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(
+            f"ws://127.0.0.1:{port}/room/1?x=y",
+            extra_headers={"X-Test": "yes"},
+            subprotocols=["chat.v1"],
+        ) as ws:
+            assert ws.subprotocol == "chat.v1"
+            await ws.close(1000, "bye")
+            assert ws.close_code == 1000
+
+    run_with_server(scenario, handler, subprotocols=["chat.v1"])
+    assert seen["path"] == "/room/1"
+    assert seen["header"] == "yes"
+    assert seen["remote"][0] == "127.0.0.1"
+    assert seen["subprotocol"] == "chat.v1"
+    assert seen["closed"] == (1000, "bye", 1000, "bye")
+
+
+def test_async_for_ends_on_normal_close_and_raises_on_error_close() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.send("one")
+        await ws.close(1011, "oops")
+
+    async def scenario(port: int) -> None:
+        ws = await framewire.connect(f"ws://127.0.0.1:{port}/")
+        received = []
+        with pytest.raises(ConnectionClosedError) as info:
+            async for message in ws:
+                received.append(message)
+        assert received == ["one"]
+        assert info.value.code == 1011 and info.value.reason == "oops"
+
+    run_with_server(scenario, handler)
+
+
+def test_ping_returns_once_the_pong_arrives() -> None:
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            latency = await ws.ping(b"x")
+            assert 0 <= latency < 5
+            assert await ws.ping() >= 0
+
+    run_with_server(scenario)
+
+
+def test_recv_stream_yields_pieces_of_one_large_message() -> None:
+    async def handler(ws: WebSocket) -> None:
+        await ws.send([b"a" * 100_000, b"b" * 100_000, b"c" * 100_000])
+        await ws.send(iter(["x", "y"]))
+        await ws.wait_closed()
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            pieces = [piece async for piece in ws.recv_stream()]
+            assert b"".join(pieces) == b"a" * 100_000 + b"b" * 100_000 + b"c" * 100_000  # type: ignore[arg-type]
+            assert len(pieces) >= 3
+            assert await ws.recv() == "xy"
+
+    run_with_server(scenario, handler)
+
+
+def test_send_of_an_async_iterator_is_one_fragmented_message() -> None:
+    async def fragments() -> AsyncIterator[str]:
+        for part in ("Never look ", "directly into ", "the sun"):
+            yield part
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send(fragments())
+            assert await ws.recv() == "Never look directly into the sun"
+
+    run_with_server(scenario)
+
+
+def test_origin_rejected_with_403() -> None:
+    async def scenario(port: int) -> None:
+        with pytest.raises(InvalidStatus) as info:
+            await framewire.connect(f"ws://127.0.0.1:{port}/", origin="https://evil.example")
+        assert info.value.status == 403
+        async with framewire.connect(f"ws://127.0.0.1:{port}/", origin="https://ok.example"):
+            pass
+
+    run_with_server(scenario, origins=["https://ok.example"])
+
+
+def test_oversized_message_closes_with_1009() -> None:
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send(b"x" * 2000)
+            with pytest.raises(ConnectionClosedError) as info:
+                await ws.recv()
+            assert info.value.code == 1009
+
+    run_with_server(scenario, max_message_size=1000)
+
+
+def test_graceful_shutdown_sends_1001_to_every_client() -> None:
+    async def main() -> None:
+        server = await framewire.serve(echo, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(3)]
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 10)
+        for ws in clients:
+            with pytest.raises(ConnectionClosedOK):
+                await ws.recv()
+            assert ws.close_code == 1001
+
+    asyncio.run(main())
+
+
+# ------------------------------------------------------------------ misbehaving peers
+
+
+def test_silent_peer_is_closed_by_the_ping_timeout() -> None:
+    closed: asyncio.Future[tuple[int | None, str]] | None = None
+
+    async def handler(ws: WebSocket) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            assert closed is not None
+            sent = ws.connection.close_sent
+            closed.set_result((sent[0] if sent else None, str(exc)))
+
+    async def scenario(port: int) -> None:
+        nonlocal closed
+        closed = asyncio.get_running_loop().create_future()
+        client = await RawClient.connect(port)  # never answers pings
+        code, text = await asyncio.wait_for(closed, 10)
+        assert code == 1011
+        assert "keepalive ping timeout" in text and "blocked" in text
+        client.writer.close()
+
+    run_with_server(scenario, handler, ping_interval=0.2, ping_timeout=0.3)
+
+
+def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() -> None:
+    buffered: list[int] = []
+
+    async def handler(ws: WebSocket) -> None:
+        assert ws.request is not None
+        if ws.request.path == "/slow":
+            chunk = b"z" * 65536
+            try:
+                for _ in range(2000):  # 128 MiB if nothing pushed back
+                    await asyncio.wait_for(ws.send(chunk), 0.5)
+                    buffered.append(ws.buffered_amount)
+            except TimeoutError:
+                buffered.append(ws.buffered_amount)
+                ws.abort()
+        else:
+            await echo(ws)
+
+    async def scenario(port: int) -> None:
+        slow = await RawClient.connect(port, path="/slow")  # handshake, then never reads
+        async with framewire.connect(f"ws://127.0.0.1:{port}/fast") as fast:
+            for index in range(50):
+                await fast.send(f"m{index}")
+                assert await asyncio.wait_for(fast.recv(), 2) == f"m{index}"
+        await asyncio.sleep(1.0)
+        slow.writer.close()
+
+    run_with_server(scenario, handler)
+    assert buffered, "the slow handler never ran"
+    assert max(buffered) <= 64 * 1024 + 65536 + 16  # write_limit + one message
+
+
+def test_peer_that_vanishes_mid_frame_leaves_nothing_behind() -> None:
+    outcome: list[BaseException] = []
+
+    async def handler(ws: WebSocket) -> None:
+        try:
+            await ws.recv()
+        except BaseException as exc:
+            outcome.append(exc)
+            raise
+
+    async def scenario(port: int) -> None:
+        before = len(os.listdir("/proc/self/fd"))
+        tasks_before = len(asyncio.all_tasks())
+        client = await RawClient.connect(port)
+        frame = client_frame(2, b"x" * 1000)
+        client.writer.write(frame[:500])
+        await client.writer.drain()
+        client.writer.transport.abort()
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if outcome and len(asyncio.all_tasks()) <= tasks_before:
+                break
+        assert len(asyncio.all_tasks()) <= tasks_before
+        gc.collect()
+        assert len(os.listdir("/proc/self/fd")) <= before
+
+    run_with_server(scenario, handler)
+    assert len(outcome) == 1 and isinstance(outcome[0], ConnectionClosedError)
+    assert outcome[0].code == 1006  # type: ignore[attr-defined]
+
+
+# ------------------------------------------------------------------ broadcast
+
+
+def test_broadcast_reaches_every_client_and_skips_a_slow_one() -> None:
+    connections: list[WebSocket] = []
+
+    async def handler(ws: WebSocket) -> None:
+        connections.append(ws)
+        await ws.wait_closed()
+
+    async def scenario(port: int) -> None:
+        clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(5)]
+        while len(connections) < 5:
+            await asyncio.sleep(0.01)
+        assert framewire.broadcast(connections, "news") == 5
+        for ws in clients:
+            assert await ws.recv() == "news"
+        assert framewire.broadcast(connections, b"\x01\x02") == 5
+        for ws in clients:
+            assert await ws.recv() == b"\x01\x02"
+        for ws in clients:
+            await ws.close()
+
+    run_with_server(scenario, handler)
+
+
+# ------------------------------------------------------------------ TLS
+
+
+def test_wss_with_a_certificate_made_at_test_time(tmp_path: Path) -> None:
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(cert, key)
+    client_context = ssl.create_default_context(cafile=str(cert))
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"wss://127.0.0.1:{port}/", ssl=client_context) as ws:
+            await ws.send("secret")
+            assert await ws.recv() == "secret"
+        with pytest.raises(ssl.SSLError):
+            await framewire.connect(f"wss://127.0.0.1:{port}/")  # untrusted certificate
+
+    run_with_server(scenario, ssl=server_context)
+
+
+def test_connect_errors_name_the_problem() -> None:
+    with pytest.raises(framewire.InvalidURI, match="scheme must be ws or wss"):
+        framewire.connect("http://example.com/")
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+
+    async def main() -> None:
+        with pytest.raises(OSError):
+            await framewire.connect(f"ws://127.0.0.1:{port}/")
+
+    asyncio.run(main())
