@@ -1,13 +1,13 @@
 """framewire: a sans-I/O WebSocket (RFC 6455, RFC 7692) and HTTP/1.1 stack for asyncio.
 
-    import framewire
+import framewire
 
-    async def handler(ws):
-        async for message in ws:
-            await ws.send(message)
+async def handler(ws):
+    async for message in ws:
+        await ws.send(message)
 
-    async with framewire.serve(handler, "127.0.0.1", 9001) as server:
-        await server.serve_forever()
+async with framewire.serve(handler, "127.0.0.1", 9001) as server:
+    await server.serve_forever()
 """
 
 from __future__ import annotations

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The one test command: installs everything the tests need on a fresh machine, then runs the
+# linters, the type checker and every test. Usage: bash scripts/test.sh [extra pytest args]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else "$@"; fi; }
+
+need_apt=()
+command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
+command -v openssl >/dev/null || need_apt+=(openssl)
+command -v gcc >/dev/null || need_apt+=(gcc)
+if [ ${#need_apt[@]} -gt 0 ]; then
+    echo "== installing Debian packages: ${need_apt[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+echo "== installing framewire with its test dependencies"
+python3 -m pip install --quiet --disable-pip-version-check -e ".[test]"
+
+if [ -f tests/interop/package-lock.json ]; then
+    echo "== installing Node interop peers (ws)"
+    npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error >/dev/null
+fi
+
+echo "== ruff"
+python3 -m ruff check src tests benchmarks examples
+python3 -m ruff format --check src tests benchmarks examples
+
+echo "== mypy --strict"
+python3 -m mypy
+
+echo "== pytest"
+python3 -m pytest -q -p no:cacheprovider "$@"
