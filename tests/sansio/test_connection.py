@@ -395,3 +395,18 @@ def test_ping_payloads_of_0_to_125_bytes_are_answered() -> None:
 
 def test_opcode_enum_values() -> None:
     assert [int(o) for o in Opcode] == [0, 1, 2, 8, 9, 10]
+
+
+def test_deferred_failure_lets_earlier_messages_be_answered_first() -> None:
+    conn = Connection(Role.SERVER, defer_failure=True)
+    events = feed(conn, [frame(TEXT, b"before") + frame(5, b"") + frame(TEXT, b"after")])
+    assert events == [TextMessage("before")]
+    assert conn.pending_failure is not None and conn.pending_failure.code == 1002
+    conn.send_text("before")  # the echo still goes out, ahead of the close frame
+    assert feed(conn, [frame(TEXT, b"ignored")]) == []
+    conn.apply_pending_failure()
+    echo, close = conn.data_to_send()
+    assert echo == b"\x81\x06before"
+    assert close.startswith(b"\x88") and close[2:4] == (1002).to_bytes(2, "big")
+    assert conn.close_sent is not None and conn.close_sent[0] == 1002
+    assert conn.failure is not None

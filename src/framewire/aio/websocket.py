@@ -245,7 +245,13 @@ class WebSocket(asyncio.Protocol):
         if transport is None or self._closing_transport:
             return
         self._closing_transport = True
-        if self.connection.role is Role.SERVER or self.connection.failure is not None:
+        if self.connection.failure is not None and transport.can_write_eof():
+            # Closing a socket with unread input makes the kernel send RST, which can destroy
+            # the close frame before the peer reads it. Send FIN instead and drain (and drop)
+            # the peer's remaining bytes until it closes or close_timeout passes.
+            transport.write_eof()
+            self._resume_reading()
+        elif self.connection.role is Role.SERVER or self.connection.failure is not None:
             transport.close()
         # The client waits for the server to close first (RFC 6455 7.1.1); either way, a peer
         # that does not finish within close_timeout is dropped.
