@@ -1,0 +1,377 @@
+"""HTTP1ServerProtocol: the asyncio HTTP/1.1 server connection.
+
+The protocol pumps bytes from the transport into a sans-I/O RequestParser and acts on its
+events. One task runs per request, and only while there is a request (none while idle).
+Requests are answered in order: after a request's EndOfMessage the parser pauses, and the next
+request is parsed only once the response is written, so pipelined requests are answered in
+order and a WebSocket upgrade is handed off only after earlier responses went out.
+
+Body memory is bounded by BodyChannel (reading pauses while the handler does not consume), and
+bytes pipelined behind a busy request pause reading past max_head_size. A client that
+disconnects mid-body makes Request.stream() raise ConnectionResetError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Callable
+
+from framewire.aio.http1_body import BodyChannel
+from framewire.aio.http1_messages import (
+    BodySource,
+    BytesBodySource,
+    FileBody,
+    HTTPHandler,
+    Request,
+    Response,
+)
+from framewire.aio.http1_send import send_response
+from framewire.aio.http1_transport import State, TransportProtocol
+from framewire.exceptions import HTTPError
+from framewire.sansio.headers import split_tokens
+from framewire.sansio.http11 import (
+    BadRequest,
+    BodyData,
+    EndOfMessage,
+    RequestHead,
+    RequestParser,
+    simple_response,
+)
+from framewire.sansio.limits import HTTPLimits
+
+__all__ = [
+    "BodySource",
+    "BytesBodySource",
+    "FileBody",
+    "HTTP1ServerProtocol",
+    "HTTPHandler",
+    "Request",
+    "Response",
+    "UpgradeHandler",
+    "is_websocket_upgrade",
+]
+
+logger = logging.getLogger("framewire.http")
+
+UpgradeHandler = Callable[[RequestHead, asyncio.Transport, bytes], None]
+"""Called with the upgrade request's head, the transport, and the bytes received after the head.
+
+It owns the transport from then on (it will call transport.set_protocol()).
+"""
+
+DEFAULT_LIMITS = HTTPLimits()
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_PARSER_BODY_LIMIT = 1 << 62  # the parser's limit is set per request from Request.max_body_size
+
+
+def is_websocket_upgrade(head: RequestHead) -> bool:
+    """Return whether ``head`` asks for a WebSocket upgrade and carries no body."""
+    headers = head.headers
+    if "websocket" not in split_tokens(headers.get_all("Upgrade")):
+        return False
+    if "Transfer-Encoding" in headers:
+        return False
+    length = headers.get("Content-Length")
+    return length is None or int(length) == 0
+
+
+def text_response(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
+    """Return a short text/plain Response (a newline is appended to ``text``)."""
+    fields = [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])]
+    return Response(status, fields, (text + "\n").encode())
+
+
+async def _upgrade_required(request: Request) -> Response:
+    """Answer requests when the server has no HTTP handler: only WebSocket is served."""
+    return text_response(
+        426,
+        "this server only accepts WebSocket connections",
+        [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
+    )
+
+
+async def _upgrade_unsupported(request: Request) -> Response:
+    """Answer upgrade requests when the server has no upgrade handler."""
+    return text_response(426, "WebSocket is not served here")
+
+
+class HTTP1ServerProtocol(TransportProtocol):
+    """One HTTP/1.1 server connection: parse requests, run handlers, write responses.
+
+    Args:
+        http_handler: called with each non-upgrade request; None answers 426 Upgrade Required.
+        upgrade_handler: called once for a WebSocket upgrade request, after which this protocol
+            never touches the transport again; None answers such requests with 426.
+        limits: size, count and time limits (see HTTPLimits).
+        server_header: value of the Server header of responses, if any.
+    """
+
+    def __init__(
+        self,
+        http_handler: HTTPHandler | None,
+        upgrade_handler: UpgradeHandler | None,
+        limits: HTTPLimits = DEFAULT_LIMITS,
+        *,
+        server_header: str | None = None,
+    ) -> None:
+        super().__init__()
+        self._http_handler = http_handler
+        self._upgrade_handler = upgrade_handler
+        self._limits = limits
+        self._server_header = server_header
+        self._parser = RequestParser(dataclasses.replace(limits, max_body_size=_PARSER_BODY_LIMIT))
+        self._remote_address: tuple[str, int] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._head: RequestHead | None = None
+        self._channel: BodyChannel | None = None
+        self._upgrade_head: RequestHead | None = None
+        self._message_complete = False
+        self._continue_sent = False
+        self._closing = False
+        self._bytes_while_busy = 0
+
+    # asyncio.Protocol callbacks.
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Start the header timer of the first request."""
+        super().connection_made(transport)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            self._remote_address = (str(peer[0]), int(peer[1]))
+        self._start_timer(self._limits.header_timeout, self._on_header_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser and act on its events."""
+        if self._state in (State.CLOSED, State.HANDED_OFF):
+            return  # lingering close: drop what the client still sends
+        if self._state is State.WAITING and self._timer_kind == "keepalive":
+            self._start_timer(self._limits.header_timeout, self._on_header_timeout)
+        elif self._state is State.BUSY and self._message_complete:
+            # Pipelined bytes wait in the parser: bound them by pausing the socket.
+            self._bytes_while_busy += len(data)
+            if self._bytes_while_busy > self._limits.max_head_size:
+                self._set_reading_paused("pipelined", True)
+        self._parser.receive_data(data)
+        self._process_events()
+
+    def eof_received(self) -> bool:
+        """Handle a half-close: finish the current request, then close."""
+        self._eof = True
+        if self._state is State.CLOSED:
+            return False  # the end of a lingering close
+        if self._channel is not None and not self._message_complete:
+            self._channel.fail(ConnectionResetError("client closed the connection mid-body"))
+            self._closing = True
+        self._parser.receive_eof()
+        self._process_events()
+        if self._state is State.WAITING:
+            self._close_transport()
+        return True  # keep the transport open to write the response in progress
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Wake anything waiting on the connection; the request task ends on its own."""
+        self._state = State.CLOSED
+        self._cancel_timer()
+        if self._channel is not None:
+            self._channel.fail(ConnectionResetError("client disconnected"))
+        self._fail_drain_waiter(ConnectionResetError("client disconnected"))
+
+    # Public.
+
+    def close(self) -> None:
+        """Close gracefully: now when idle, else after the response in progress."""
+        if self._state in (State.HANDED_OFF, State.CLOSED):
+            return
+        self._closing = True
+        if self._state is State.WAITING:
+            self._close_transport()
+
+    # Parser events.
+
+    def _process_events(self) -> None:
+        for event in self._parser.events_received():
+            if isinstance(event, RequestHead):
+                self._on_head(event)
+            elif isinstance(event, BodyData):
+                if self._channel is not None:
+                    self._channel.feed(event.data)
+            elif isinstance(event, EndOfMessage):
+                self._on_end_of_message()
+            else:
+                self._on_bad_request(event)
+
+    def _on_head(self, head: RequestHead) -> None:
+        self._cancel_timer()
+        self._state = State.BUSY
+        self._head = head
+        self._message_complete = False
+        self._continue_sent = False
+        if is_websocket_upgrade(head) and self._upgrade_handler is not None:
+            self._upgrade_head = head  # handed off at EndOfMessage, which follows at once
+            return
+        if is_websocket_upgrade(head):
+            handler: HTTPHandler = _upgrade_unsupported
+        else:
+            handler = self._http_handler or _upgrade_required
+        self._channel = BodyChannel(
+            self._set_body_paused,
+            self._on_first_body_read,
+            self._change_body_limit,
+            self._limits.body_timeout,
+        )
+        request = Request(
+            head,
+            self._channel,
+            remote_address=self._remote_address,
+            max_body_size=self._limits.max_body_size,
+        )
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._run_request(request, handler))
+
+    def _on_end_of_message(self) -> None:
+        self._message_complete = True
+        if self._channel is not None:
+            self._channel.finish()
+        head = self._upgrade_head
+        if head is not None and self._transport is not None:
+            self._state = State.HANDED_OFF
+            self._cancel_timer()
+            leftover = self._parser.take_unparsed()
+            if self._read_pause_reasons:
+                self._read_pause_reasons.clear()
+                self._transport.resume_reading()
+            assert self._upgrade_handler is not None
+            try:
+                self._upgrade_handler(head, self._transport, leftover)
+            except Exception:
+                logger.exception("error in the upgrade handler")
+                self._transport.close()
+
+    def _on_bad_request(self, event: BadRequest) -> None:
+        if self._channel is not None and not self._message_complete:
+            # Mid-body: the handler sees the error when it reads; we close afterwards.
+            self._channel.fail(HTTPError(event.http_status, event.reason))
+            self._closing = True
+            return
+        if self._state is State.WAITING:
+            self.write(simple_response(event.http_status, event.reason, [("Connection", "close")]))
+            self._close_transport()
+
+    # Body callbacks.
+
+    def _set_body_paused(self, paused: bool) -> None:
+        self._set_reading_paused("body", paused)
+
+    def _change_body_limit(self, max_body_size: int) -> None:
+        self._parser.set_max_body_size(max_body_size)
+        self._process_events()  # a body over the limit fails the channel now
+
+    def _on_first_body_read(self, max_body_size: int) -> None:
+        self._change_body_limit(max_body_size)
+        channel = self._channel
+        head = self._head
+        if channel is None or head is None or channel.complete or channel.error is not None:
+            return
+        if head.expects_continue and head.http_version == "1.1":
+            self._continue_sent = True
+            self.write(_CONTINUE)
+
+    # The request task.
+
+    async def _run_request(self, request: Request, handler: HTTPHandler) -> None:
+        keep_alive = False
+        try:
+            response = await self._call_handler(request, handler)
+            keep_alive = self._prepare_body_end(request)
+            try:
+                keep_alive = await send_response(
+                    self,
+                    request.head,
+                    response,
+                    keep_alive=keep_alive,
+                    server_header=self._server_header,
+                )
+            except ValueError:
+                logger.exception("invalid response for %s %s", request.method, request.target)
+                self.write(simple_response(500, "internal server error", [("Connection", "close")]))
+                keep_alive = False
+            if keep_alive and not self._message_complete:
+                assert self._channel is not None
+                keep_alive = await self._channel.wait_complete()
+        except ConnectionError:
+            keep_alive = False
+        except asyncio.CancelledError:
+            self._close_transport(linger=False)
+            raise
+        except Exception:
+            logger.exception("error while sending the response to %s", request.target)
+            keep_alive = False
+        finally:
+            self._task = None
+        self._after_response(keep_alive)
+
+    async def _call_handler(self, request: Request, handler: HTTPHandler) -> Response:
+        try:
+            response = await handler(request)
+        except HTTPError as error:
+            return text_response(error.http_status, error.reason)
+        except ConnectionError:
+            raise
+        except Exception:
+            logger.exception("error in HTTP handler for %s %s", request.method, request.target)
+            return text_response(500, "internal server error")
+        if not isinstance(response, Response):
+            logger.error("HTTP handler returned %r, not a Response", type(response).__name__)
+            return text_response(500, "internal server error")
+        return response
+
+    def _prepare_body_end(self, request: Request) -> bool:
+        """Decide whether the connection can outlive this request; start discarding the body."""
+        channel = self._channel
+        keep_alive = request.head.keep_alive and not self._closing
+        if channel is None or self._message_complete:
+            return keep_alive and (channel is None or channel.error is None)
+        if channel.error is not None or not keep_alive:
+            return False
+        head = request.head
+        if head.expects_continue and not self._continue_sent:
+            return False  # RFC 9110 10.1.1: the client may never send the body
+        channel.discard()
+        # Discard at most max_body_size: a bigger body costs less to cut by closing.
+        self._parser.set_max_body_size(request.max_body_size)
+        self._process_events()
+        return channel.error is None
+
+    def _after_response(self, keep_alive: bool) -> None:
+        self._head = None
+        self._channel = None
+        if not keep_alive or self._closing or self._state is not State.BUSY:
+            self._close_transport()
+            return
+        self._state = State.WAITING
+        buffered = self._bytes_while_busy
+        self._bytes_while_busy = 0
+        self._set_reading_paused("pipelined", False)
+        self._set_reading_paused("body", False)
+        self._parser.next_request()
+        self._process_events()
+        if self._state is not State.WAITING:
+            return
+        if self._eof:
+            self._close_transport()
+        elif buffered:
+            self._start_timer(self._limits.header_timeout, self._on_header_timeout)
+        else:
+            self._start_timer(self._limits.keepalive_timeout, self._close_idle, "keepalive")
+
+    # Helpers.
+
+    def _on_header_timeout(self) -> None:
+        self._timer = None
+        if self._state is State.WAITING:
+            timeout = self._limits.header_timeout
+            reason = f"request head not received within header_timeout={timeout}"
+            self.write(simple_response(408, reason, [("Connection", "close")]))
+            self._close_transport()

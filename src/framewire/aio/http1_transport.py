@@ -1,0 +1,143 @@
+"""TransportProtocol: the transport plumbing under HTTP1ServerProtocol.
+
+It owns what is not HTTP: write-side flow control (pause_writing / resume_writing and an
+awaitable drain), read-side pausing for several independent reasons (a full body buffer,
+pipelined bytes), one timer at a time, and the lingering close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Callable
+
+__all__ = ["LINGER_TIMEOUT", "State", "TransportProtocol"]
+
+LINGER_TIMEOUT = 2.0  # seconds to drain input after our half-close, before closing for good
+
+
+class State(enum.Enum):
+    """Where an HTTP/1.1 server connection is."""
+
+    WAITING = "waiting for a request head"
+    BUSY = "handling a request"
+    HANDED_OFF = "handed to the upgrade handler"
+    CLOSED = "closed"
+
+
+class TransportProtocol(asyncio.Protocol):
+    """Transport plumbing for a server connection; subclasses add the protocol."""
+
+    def __init__(self) -> None:
+        self._state = State.WAITING
+        self._transport: asyncio.Transport | None = None
+        self._eof = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_kind = ""
+        self._read_pause_reasons: set[str] = set()
+        self._write_paused = False
+        self._drain_waiter: asyncio.Future[None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Keep the transport."""
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def pause_writing(self) -> None:
+        """Stop streaming response bodies until the write buffer drains."""
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        """Resume streaming response bodies."""
+        self._write_paused = False
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    @property
+    def transport(self) -> asyncio.Transport:
+        """The transport of this connection."""
+        assert self._transport is not None
+        return self._transport
+
+    def write(self, data: bytes) -> None:
+        """Write bytes unless the connection is closing."""
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+
+    async def wait_drained(self) -> None:
+        """Wait until the write buffer is below its high-water mark.
+
+        Raises:
+            ConnectionResetError: the connection is closed.
+        """
+        transport = self._transport
+        if self._state is State.CLOSED or transport is None or transport.is_closing():
+            raise ConnectionResetError("connection closed")
+        if self._write_paused:
+            waiter = asyncio.get_running_loop().create_future()
+            self._drain_waiter = waiter
+            try:
+                await waiter
+            finally:
+                self._drain_waiter = None
+
+    def _fail_drain_waiter(self, error: Exception) -> None:
+        waiter = self._drain_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+            waiter.exception()  # nobody may be waiting any more: mark it retrieved
+
+    def _set_reading_paused(self, reason: str, paused: bool) -> None:
+        transport = self._transport
+        if transport is None or self._state in (State.HANDED_OFF, State.CLOSED):
+            return
+        was_paused = bool(self._read_pause_reasons)
+        if paused:
+            self._read_pause_reasons.add(reason)
+        else:
+            self._read_pause_reasons.discard(reason)
+        now_paused = bool(self._read_pause_reasons)
+        if now_paused != was_paused and not transport.is_closing():
+            if now_paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+    def _start_timer(self, delay: float, callback: Callable[[], None], kind: str = "") -> None:
+        self._cancel_timer()
+        self._timer = asyncio.get_running_loop().call_later(delay, callback)
+        self._timer_kind = kind
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._timer_kind = ""
+
+    def _close_idle(self) -> None:
+        self._timer = None
+        self._close_transport(linger=False)
+
+    def _close_transport(self, *, linger: bool = True) -> None:
+        """Close the connection; with ``linger``, half-close first and drain what still arrives.
+
+        Closing a socket with unread bytes makes the kernel send RST, which can destroy the
+        response (a 413 or 400) before the client reads it; so we shut down our side, discard
+        input until the client closes, and close for good after LINGER_TIMEOUT.
+        """
+        self._cancel_timer()
+        if self._state in (State.HANDED_OFF, State.CLOSED):
+            return
+        self._state = State.CLOSED
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if linger and not self._eof and transport.can_write_eof():
+            self._read_pause_reasons.clear()
+            transport.resume_reading()
+            transport.write_eof()
+            self._timer = asyncio.get_running_loop().call_later(LINGER_TIMEOUT, transport.close)
+        else:
+            transport.close()
