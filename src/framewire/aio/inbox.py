@@ -95,14 +95,23 @@ class Inbox:
             self._resume()
         return piece
 
+    @property
+    def closed(self) -> bool:
+        """True once close() was called: no more pieces will be queued."""
+        return self._closed
+
+    async def wait(self) -> None:
+        """Wait until a piece is queued or the inbox is closed."""
+        self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await self._waiter
+        finally:
+            self._waiter = None
+
     async def get(self) -> Piece | None:
         """Return the oldest piece, waiting for one; None once closed and empty."""
         while True:
             piece = self.get_nowait()
             if piece is not None or self._closed:
                 return piece
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+            await self.wait()

@@ -230,13 +230,14 @@ class WebSocket(asyncio.Protocol):
         transport = self._transport
         if transport is None:
             return
-        chunks = self.connection.data_to_send()
+        connection = self.connection
+        chunks = connection.data_to_send()
         if chunks and not transport.is_closing():
             if len(chunks) == 1:
                 transport.write(chunks[0])
             else:
                 transport.writelines(chunks)
-        if self.connection.close_expected():
+        if connection.close_sent is not None and connection.close_expected():
             self._start_closing_transport()
 
     def _start_closing_transport(self) -> None:
@@ -370,14 +371,13 @@ class WebSocket(asyncio.Protocol):
             ConnectionClosedOK / ConnectionClosedError: the connection is closed.
             RuntimeError: another coroutine is already receiving.
         """
-        inbox = self._inbox
-        if inbox.has_message and not self._receiving:
-            data, is_text, last = inbox.get_nowait()  # type: ignore[misc]
-            if last:
-                return data if type(data) is not memoryview else bytes(data)
-            return await self._recv_rest(data, is_text)
-        piece = await self._get_piece()
-        return await self._recv_rest(piece[0], piece[1]) if not piece[2] else _whole(piece[0])
+        piece = None if self._receiving else self._inbox.get_nowait()
+        if piece is None:
+            piece = await self._get_piece()
+        data, is_text, last = piece
+        if last:
+            return bytes(data) if isinstance(data, memoryview) else data
+        return await self._recv_rest(data, is_text)
 
     async def _recv_rest(self, first: str | bytes | memoryview, is_text: bool) -> Message:
         parts: list[Any] = [first]
@@ -388,19 +388,25 @@ class WebSocket(asyncio.Protocol):
                 return "".join(parts) if is_text else b"".join(parts)
 
     async def _get_piece(self) -> tuple[str | bytes | memoryview, bool, bool]:
+        """Wait for the next piece of a message; raise ConnectionClosed once none will come."""
         if self._receiving:
             raise RuntimeError("another coroutine is already receiving from this WebSocket")
+        inbox = self._inbox
         self._receiving = True
         try:
-            piece = await self._inbox.get()
+            while True:
+                piece = inbox.get_nowait()
+                if piece is not None:
+                    return piece
+                if inbox.closed:
+                    break
+                await inbox.wait()
         finally:
             self._receiving = False
-        if piece is None:
-            if self.connection.pending_failure is not None:
-                self._apply_failure()
-            await self._wait_closed_briefly()
-            raise self._closed_exception()
-        return piece
+        if self.connection.pending_failure is not None:
+            self._apply_failure()
+        await self._wait_closed_briefly()
+        raise self._closed_exception()
 
     async def _wait_closed_briefly(self) -> None:
         """After the peer's close frame, let the TCP close finish so close_code is final."""
@@ -419,15 +425,21 @@ class WebSocket(asyncio.Protocol):
             if last:
                 return
 
-    def __aiter__(self) -> AsyncIterator[Message]:
-        return self._iterate()
+    def __aiter__(self) -> WebSocket:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[Message]:
-        while True:
-            try:
-                yield await self.recv()
-            except ConnectionClosedOK:
-                return
+    async def __anext__(self) -> Message:
+        """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
+        piece = None if self._receiving else self._inbox.get_nowait()
+        try:
+            if piece is None:
+                piece = await self._get_piece()
+            data, is_text, last = piece
+            if last:
+                return bytes(data) if isinstance(data, memoryview) else data
+            return await self._recv_rest(data, is_text)
+        except ConnectionClosedOK:
+            raise StopAsyncIteration from None
 
     async def send(
         self,
