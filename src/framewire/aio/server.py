@@ -101,14 +101,25 @@ class Server:
         return self
 
     def _upgrade(self, head: RequestHead, transport: asyncio.Transport, leftover: bytes) -> None:
+        """Take over a connection whose request asks for a WebSocket upgrade."""
         if self._closing:
             transport.write(simple_response(503, "server shutting down"))
             transport.close()
             return
-        transport.pause_reading()
-        task = asyncio.get_running_loop().create_task(
-            self._run_connection(head, transport, leftover)
-        )
+        loop = asyncio.get_running_loop()
+        if self.process_request is None:
+            # Shaped for speed (benchmarks/run.py, handshakes per second): without a
+            # process_request hook the handshake needs no await, so it runs here and the only
+            # task is the handler's.
+            websocket = self._accept(head, transport)
+            if websocket is None:
+                return
+            self._switch(websocket, transport, leftover)
+            coroutine = self._run_handler(websocket)
+        else:
+            transport.pause_reading()
+            coroutine = self._process_then_run(head, transport, leftover)
+        task = loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -122,15 +133,8 @@ class Server:
         transport.write(encode_response_head(response.status, headers, response.reason) + body)
         transport.close()
 
-    async def _handshake(self, head: RequestHead, transport: asyncio.Transport) -> WebSocket | None:
-        """Answer the upgrade request: return the WebSocket, or None when it was rejected."""
-        if self.process_request is not None:
-            rejection = await self.process_request(
-                HTTPRequest(head, remote_address=_peer(transport))
-            )
-            if rejection is not None:
-                await self._reject(transport, rejection)
-                return None
+    def _accept(self, head: RequestHead, transport: asyncio.Transport) -> WebSocket | None:
+        """Validate the upgrade request and write the 101; None when it was rejected."""
         options = self.options
         try:
             result = accept_request(
@@ -166,25 +170,43 @@ class Server:
             connection, Request(head.target, head.headers), result.subprotocol
         )
 
-    async def _run_connection(
-        self, head: RequestHead, transport: asyncio.Transport, leftover: bytes
-    ) -> None:
-        try:
-            websocket = await asyncio.wait_for(
-                self._handshake(head, transport), self.options.open_timeout
-            )
-        except Exception:
-            logger.exception("opening handshake failed")
-            transport.abort()
-            return
-        if websocket is None or transport.is_closing():
-            return
+    def _switch(self, websocket: WebSocket, transport: asyncio.Transport, leftover: bytes) -> None:
+        """Make ``websocket`` the transport's protocol and feed it what already arrived."""
         transport.set_protocol(websocket)
         websocket.connection_made(transport)
         if leftover:
             websocket.data_received(leftover)
-        transport.resume_reading()
         self.connections.add(websocket)
+
+    async def _process_then_run(
+        self, head: RequestHead, transport: asyncio.Transport, leftover: bytes
+    ) -> None:
+        """Run process_request (with open_timeout), then the handshake and the handler."""
+        assert self.process_request is not None
+        try:
+            rejection = await asyncio.wait_for(
+                self.process_request(HTTPRequest(head, remote_address=_peer(transport))),
+                self.options.open_timeout,
+            )
+        except Exception:
+            logger.exception("process_request failed")
+            transport.write(simple_response(500, "internal server error"))
+            transport.close()
+            return
+        if rejection is not None:
+            await self._reject(transport, rejection)
+            return
+        if transport.is_closing():
+            return
+        websocket = self._accept(head, transport)
+        if websocket is None:
+            return
+        self._switch(websocket, transport, leftover)
+        transport.resume_reading()
+        await self._run_handler(websocket)
+
+    async def _run_handler(self, websocket: WebSocket) -> None:
+        """Run the user's handler; close the connection when it returns or fails."""
         try:
             await self.handler(websocket)
         except ConnectionClosed:
