@@ -1,0 +1,140 @@
+"""What the benchmark runner measures, and the tables it prints."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+
+class Metric(NamedTuple):
+    """One row of the results table."""
+
+    label: str
+    unit: str
+    higher_is_better: bool
+
+
+METRICS: dict[str, Metric] = {
+    "rt_64b_1c": Metric("round trips, 64 B, 1 connection", "msg/s", True),
+    "rt_64b_64c": Metric("round trips, 64 B, 64 connections", "msg/s", True),
+    "rt_16k_16c": Metric("round trips, 16 KiB, 16 connections", "msg/s", True),
+    "stream_1m": Metric("1 MiB messages echoed, 1 connection", "MiB/s", True),
+    "handshakes": Metric("open + close, 8 concurrent", "handshakes/s", True),
+    "idle_memory": Metric("server RSS per idle connection (5,000)", "KiB", False),
+    "broadcast_ms": Metric("broadcast 64 B to 1,000 clients, median", "ms", False),
+    "broadcast_cpu_us": Metric("broadcast: server CPU per delivered message", "us", False),
+}
+CPU_CHECKED = ("rt_64b_1c", "rt_64b_64c", "rt_16k_16c", "stream_1m", "handshakes")
+
+
+def machine_description(python: str) -> str:
+    """Return the date, CPU, core count and contender versions, for the README's results."""
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    script = (
+        "import importlib.metadata as m, sys\n"
+        "names = ('framewire', 'websockets', 'aiohttp', 'picows', 'uvloop')\n"
+        "def version(n):\n"
+        "    try: return m.version(n)\n"
+        "    except m.PackageNotFoundError: return '-'\n"
+        "print(sys.version.split()[0], *(f'{n} {version(n)}' for n in names), sep=', ')\n"
+    )
+    versions = subprocess.run([python, "-c", script], capture_output=True, text=True, check=False)
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"date: {now}\n"
+        f"machine: {os.cpu_count()} CPUs (nproc), {model}, Linux {platform.release()}\n"
+        f"python: {versions.stdout.strip() or versions.stderr.strip()}\n"
+        f"{load_average()}"
+    )
+
+
+def load_average() -> str:
+    """Return the 1/5/15-minute load averages: other work on the machine skews results."""
+    one, five, fifteen = os.getloadavg()
+    return f"load average: {one:.2f} {five:.2f} {fifteen:.2f} (of {os.cpu_count()} CPUs)"
+
+
+def format_value(value: float) -> str:
+    """Format a median with about three significant digits."""
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def print_table(rows: list[list[str]]) -> None:
+    """Print rows as aligned columns, the first left-aligned and the rest right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for index, row in enumerate(rows):
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        print("  ".join(cells))
+        if index == 0:
+            print("  ".join("-" * width for width in widths))
+
+
+def print_tables(
+    results: dict[str, dict[str, list[float]]],
+    contenders: list[str],
+    reference: str,
+    skipped: dict[str, str],
+) -> None:
+    """Print medians with ratios against ``reference``, then the CPU check table."""
+    if not contenders:
+        print("\nno contender ran")
+        return
+    if reference not in contenders:
+        fallback = next((name for name in contenders if name != "c_echo"), contenders[0])
+        print(f"\nnote: reference {reference!r} did not run; ratios are against {fallback!r}")
+        reference = fallback
+
+    def median(name: str, metric: str) -> float | None:
+        values = results.get(name, {}).get(metric)
+        return statistics.median(values) if values else None
+
+    header = ["scenario (median; ratio = value / " + reference + ")"]
+    rows = [header + [f"{name} (baseline)" if name == "c_echo" else name for name in contenders]]
+    for metric, (label, unit, higher_is_better) in METRICS.items():
+        better = "higher" if higher_is_better else "lower"
+        row = [f"{label} [{unit}, {better} is better]"]
+        base = median(reference, metric)
+        for name in contenders:
+            value = median(name, metric)
+            if value is None:
+                row.append("-")
+            elif base:
+                row.append(f"{format_value(value)} ({value / base:.2f}x)")
+            else:
+                row.append(format_value(value))
+        rows.append(row)
+    print()
+    print_table(rows)
+    print("\nCPU check (median %; load generator well under 100% means it is not the bottleneck)")
+    cpu_rows = [["scenario: loadgen% / server%", *contenders]]
+    for metric in CPU_CHECKED:
+        row = [metric]
+        for name in contenders:
+            loadgen, server = (
+                median(name, f"{metric}.loadgen_cpu"),
+                median(name, f"{metric}.server_cpu"),
+            )
+            row.append(
+                "-" if loadgen is None or server is None else f"{loadgen:.0f} / {server:.0f}"
+            )
+        cpu_rows.append(row)
+    print_table(cpu_rows)
+    for name, reason in skipped.items():
+        print(f"skipped {name}: {reason}")

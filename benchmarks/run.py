@@ -1,0 +1,312 @@
+#!/usr/bin/env python3
+"""Benchmark framewire against other Python WebSocket servers, with a C echo server as baseline.
+
+Usage:  benchmarks/setup_env.sh && python3 benchmarks/run.py [--quick]
+
+Each contender is an echo server script (benchmarks/servers/<name>_echo.py) run with
+benchmarks/.venv's Python; c_echo is a minimal C server that shows the ceiling of the load
+generator and the loopback (a baseline, not a contender). The load generator is
+benchmarks/loadgen/loadgen.c, compiled here with gcc -O2. Servers run pinned to one CPU and the
+load generator to another. Contenders are interleaved within every round (rotating the order)
+so that slow drifts of the machine spread over all of them; medians over rounds are printed
+with ratios against framewire (or the first contender that ran, if framewire did not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from procs import (
+    LineReader,
+    Server,
+    compile_c,
+    cpu_seconds,
+    raise_open_file_limit,
+    rss_bytes,
+    start_pinned,
+    start_server,
+    stop,
+)
+from report import METRICS, load_average, machine_description, print_tables
+
+HERE = Path(__file__).resolve().parent
+BUILD = HERE / "build"
+PYTHON_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows")
+DEFAULT_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows", "c_echo")
+IDLE_CONNECTIONS = 5000
+BROADCAST_CONNECTIONS = 1000
+
+# Scenarios served by one long-lived echo server per contender and round:
+# (name, loadgen arguments). Their metrics are described in report.METRICS.
+ECHO_SCENARIOS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("rt_64b_1c", ("--mode", "rt", "--connections", "1", "--size", "64")),
+    ("rt_64b_64c", ("--mode", "rt", "--connections", "64", "--size", "64")),
+    ("rt_16k_16c", ("--mode", "rt", "--connections", "16", "--size", "16384")),
+    ("stream_1m", ("--mode", "rt", "--connections", "1", "--size", "1048576")),
+    ("handshakes", ("--mode", "handshake", "--connections", "8")),
+)
+
+Results = dict[str, dict[str, list[float]]]  # contender -> metric -> one value per round
+
+
+def server_command(name: str, python: str, broadcast: bool) -> list[str]:
+    """Return the command line (without --port) that starts contender ``name``."""
+    if name == "c_echo":
+        command = [str(BUILD / "c_echo")]
+    else:
+        base, _, variant = name.partition("+")
+        if base not in PYTHON_CONTENDERS or variant not in ("", "uvloop"):
+            raise SystemExit(f"unknown contender {name!r}")
+        command = [python, str(HERE / "servers" / f"{base}_echo.py")]
+        if variant:
+            command.append("--uvloop")
+    return [*command, "--broadcast"] if broadcast else command
+
+
+def run_loadgen(
+    server: Server, arguments: tuple[str, ...], cpus: tuple[int | None, int | None], timeout: float
+) -> dict[str, Any]:
+    """Run one load generator pass against ``server``; return its JSON plus server samples.
+
+    The load generator opens its connections, prints READY and waits; the server's RSS and CPU
+    time are sampled there, then again when the result line arrives, so server CPU covers
+    exactly the measured window.
+    """
+    command = [str(BUILD / "loadgen"), "--port", str(server.port), "--wait-start", *arguments]
+    command += ["--timeout", str(timeout)]
+    process = start_pinned(
+        command, cpus[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdin is not None and process.stderr is not None
+    try:
+        reader = LineReader(process)
+        ready = reader.readline(timeout)
+        if not ready.startswith("READY"):
+            raise RuntimeError(f"load generator failed: {process.stderr.read(2000).decode()!r}")
+        server_cpu_before = cpu_seconds(server.process.pid)
+        server_rss = rss_bytes(server.process.pid)
+        process.stdin.write(b"go\n")
+        process.stdin.flush()
+        result: dict[str, Any] = json.loads(reader.readline(timeout))
+        result["server_cpu_seconds"] = cpu_seconds(server.process.pid) - server_cpu_before
+        result["server_rss_at_ready"] = server_rss
+        process.wait(timeout)
+    finally:
+        stop(process)
+    if result["errors"]:
+        raise RuntimeError(f"load generator saw {result['errors']} errors: {result}")
+    return result
+
+
+def record(results: Results, contender: str, metric: str, value: float) -> None:
+    """Append one round's value of ``metric`` for ``contender``."""
+    results.setdefault(contender, {}).setdefault(metric, []).append(value)
+
+
+def echo_round(
+    contenders: list[str], options: argparse.Namespace, results: Results, skipped: dict[str, str]
+) -> None:
+    """Start every contender's echo server, then run each echo scenario across all of them."""
+    servers: dict[str, Server] = {}
+    try:
+        for name in contenders:
+            server = start_or_skip(name, options, False, skipped)
+            if server is not None:
+                servers[name] = server
+        for scenario, arguments in ECHO_SCENARIOS:
+            for name, server in servers.items():
+                passes = (*arguments, "--duration", str(options.duration))
+                result = measure(name, scenario, server, passes, options, 60)
+                if result is None:
+                    continue
+                seconds = result["seconds"]
+                value = result["mib_per_s"] if scenario == "stream_1m" else result["rate"]
+                record(results, name, scenario, value)
+                record(results, name, f"{scenario}.loadgen_cpu", result["cpu_percent"])
+                record(
+                    results,
+                    name,
+                    f"{scenario}.server_cpu",
+                    100 * result["server_cpu_seconds"] / seconds,
+                )
+    finally:
+        for server in servers.values():
+            server.stop()
+
+
+def idle_memory(
+    name: str, options: argparse.Namespace, results: Results, skipped: dict[str, str]
+) -> None:
+    """Measure server RSS growth per idle connection on a fresh server."""
+    server = start_or_skip(name, options, False, skipped)
+    if server is None:
+        return
+    try:
+        # Warm up: import lazily loaded code paths before taking the baseline.
+        warm_up = ("--mode", "rt", "--connections", "4", "--duration", "0.2")
+        if measure(name, "warm-up", server, warm_up, options, 30) is None:
+            return
+        time.sleep(0.2)
+        baseline = rss_bytes(server.process.pid)
+        arguments = ("--mode", "idle", "--connections", str(options.idle_connections))
+        result = measure(name, "idle_memory", server, arguments, options, 120)
+        if result is not None:
+            per_connection = (result["server_rss_at_ready"] - baseline) / options.idle_connections
+            record(results, name, "idle_memory", per_connection / 1024)
+    finally:
+        server.stop()
+
+
+def broadcast(
+    name: str, options: argparse.Namespace, results: Results, skipped: dict[str, str]
+) -> None:
+    """Time one 64-byte message broadcast to 1,000 clients; server CPU per delivered message."""
+    server = start_or_skip(name, options, True, skipped)
+    if server is None:
+        return
+    try:
+        arguments = (
+            "--mode", "broadcast", "--connections", str(BROADCAST_CONNECTIONS), "--size", "64",
+            "--rounds", "100000", "--duration", str(options.duration),
+        )  # fmt: skip
+        result = measure(name, "broadcast", server, arguments, options, 120)
+        if result is not None and result["rounds"]:
+            deliveries = result["rounds"] * BROADCAST_CONNECTIONS
+            record(results, name, "broadcast_ms", result["median_ms"])
+            record(
+                results, name, "broadcast_cpu_us", 1e6 * result["server_cpu_seconds"] / deliveries
+            )
+    finally:
+        server.stop()
+
+
+def start_or_skip(
+    name: str, options: argparse.Namespace, broadcast_mode: bool, skipped: dict[str, str]
+) -> Server | None:
+    """Start a contender's server, or record why it cannot run and skip it from now on."""
+    if name in skipped:
+        return None
+    try:
+        return start_server(
+            name, server_command(name, options.python, broadcast_mode), options.cpus[0]
+        )
+    except RuntimeError as error:
+        skipped[name] = str(error)
+        print(f"  skip {name}: {error}", flush=True)
+        return None
+
+
+def measure(
+    name: str,
+    scenario: str,
+    server: Server,
+    arguments: tuple[str, ...],
+    options: Any,
+    timeout: float,
+) -> dict[str, Any] | None:
+    """Run one load generator pass; print and swallow a failure so the others go on."""
+    try:
+        return run_loadgen(server, arguments, options.cpus, timeout)
+    except (RuntimeError, TimeoutError, ValueError, OSError) as error:
+        print(f"  {name} {scenario}: failed: {error}", flush=True)
+        return None
+
+
+def rotations(contenders: list[str], rounds: int) -> Iterator[list[str]]:
+    """Yield the contenders once per round, rotated so each takes every position in turn."""
+    for round_index in range(rounds):
+        shift = round_index % len(contenders)
+        yield contenders[shift:] + contenders[:shift]
+
+
+def parse_arguments() -> argparse.Namespace:
+    """Parse the runner's command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="one short round (under 2 minutes)")
+    parser.add_argument("--rounds", type=int, help="rounds (default 3, --quick 1)")
+    parser.add_argument(
+        "--duration", type=float, help="seconds per measurement (default 3, --quick 1.5)"
+    )
+    parser.add_argument(
+        "--contenders",
+        default=",".join(DEFAULT_CONTENDERS),
+        help="comma-separated; python ones also as NAME+uvloop (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--reference", default="framewire", help="ratios are against this contender"
+    )
+    parser.add_argument("--python", help="interpreter for the servers (default: benchmarks/.venv)")
+    parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
+    parser.add_argument("--json", type=Path, help="write raw results here (default: results/)")
+    options = parser.parse_args()
+    options.rounds = options.rounds or (1 if options.quick else 3)
+    options.duration = options.duration or (1.5 if options.quick else 3.0)
+    options.contenders = [name.strip() for name in options.contenders.split(",") if name.strip()]
+    return options
+
+
+def prepare(options: argparse.Namespace) -> None:
+    """Build the C programs, pick interpreters and CPUs, and raise the open-file limit."""
+    compile_c(HERE / "loadgen" / "loadgen.c", BUILD / "loadgen")
+    compile_c(HERE / "servers" / "c_echo.c", BUILD / "c_echo")
+    venv_python = HERE / ".venv" / "bin" / "python"
+    if options.python is None:
+        options.python = str(venv_python) if venv_python.exists() else sys.executable
+        if not venv_python.exists():
+            print("note: benchmarks/.venv missing (run setup_env.sh); using", sys.executable)
+    cpus = sorted(os.sched_getaffinity(0))
+    options.cpus = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
+    if len(cpus) < 2:
+        print("note: one CPU only: server and load generator are not pinned apart")
+    limit = raise_open_file_limit(options.idle_connections + BROADCAST_CONNECTIONS + 1024)
+    if limit < options.idle_connections + 256:
+        options.idle_connections = max(100, limit - 256)
+        count = options.idle_connections
+        print(f"note: RLIMIT_NOFILE is {limit}: idle_memory uses {count} connections")
+
+
+def main() -> None:
+    """Run every scenario over the rounds and print the tables."""
+    options = parse_arguments()
+    prepare(options)
+    started = time.monotonic()
+    results: Results = {}
+    skipped: dict[str, str] = {}
+    print(machine_description(options.python), flush=True)
+    for round_index, order in enumerate(rotations(options.contenders, options.rounds), 1):
+        print(f"round {round_index}/{options.rounds}: {', '.join(order)}", flush=True)
+        echo_round(order, options, results, skipped)
+        for name in order:
+            idle_memory(name, options, results, skipped)
+        for name in order:
+            broadcast(name, options, results, skipped)
+    ran = [name for name in options.contenders if name in results]
+    print_tables(results, ran, options.reference, skipped)
+    print(f"\ntotal time {time.monotonic() - started:.0f} s; at the end, {load_average()}")
+    output = options.json or HERE / "results" / time.strftime("run-%Y%m%d-%H%M%S.json")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(
+        json.dumps(
+            {
+                "options": vars(options) | {"json": str(output)},
+                "skipped": skipped,
+                "results": results,
+                "metrics": list(METRICS),
+            },
+            indent=1,
+            default=str,
+        )
+    )
+    print(f"raw results: {output}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,30 @@
+"""Command line shared by the Python echo servers: --port, --broadcast, --uvloop."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+
+
+def parse_arguments(description: str) -> argparse.Namespace:
+    """Parse the arguments every contender's echo server takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
+    parser.add_argument(
+        "--broadcast",
+        action="store_true",
+        help="send every received message to all open connections instead of echoing it",
+    )
+    parser.add_argument("--uvloop", action="store_true", help="run on uvloop (a labelled variant)")
+    return parser.parse_args()
+
+
+def run(main: Callable[[], Awaitable[None]], use_uvloop: bool) -> None:
+    """Run main() on asyncio's default loop, or on uvloop when asked."""
+    if use_uvloop:
+        import uvloop
+
+        uvloop.run(main())
+    else:
+        asyncio.run(main())

@@ -1,0 +1,42 @@
+"""websockets echo server for the benchmarks (compression off, no size limit, no pings)."""
+
+from __future__ import annotations
+
+from _common import parse_arguments, run
+from websockets.asyncio.server import ServerConnection, broadcast, serve
+
+arguments = parse_arguments(__doc__ or "")
+connections: set[ServerConnection] = set()
+
+
+async def echo(ws: ServerConnection) -> None:
+    """Send every message back to its sender."""
+    async for message in ws:
+        await ws.send(message)
+
+
+async def broadcast_handler(ws: ServerConnection) -> None:
+    """Send every message to every open connection, with websockets.broadcast."""
+    connections.add(ws)
+    try:
+        async for message in ws:
+            broadcast(connections, message)
+    finally:
+        connections.discard(ws)
+
+
+async def main() -> None:
+    """Serve until killed."""
+    handler = broadcast_handler if arguments.broadcast else echo
+    async with serve(
+        handler,
+        "127.0.0.1",
+        arguments.port,
+        compression=None,
+        max_size=None,
+        ping_interval=None,
+    ) as server:
+        await server.serve_forever()
+
+
+run(main, arguments.uvloop)
