@@ -222,7 +222,7 @@ def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() 
             await echo(ws)
 
     async def scenario(port: int) -> None:
-        slow = await RawClient.connect(port, path="/slow")  # handshake, then never reads
+        slow = await RawClient.connect(port, path="/slow", limit=4096)  # then never reads
         async with framewire.connect(f"ws://127.0.0.1:{port}/fast") as fast:
             for index in range(50):
                 await fast.send(f"m{index}")
@@ -346,3 +346,110 @@ def test_connect_errors_name_the_problem() -> None:
             await framewire.connect(f"ws://127.0.0.1:{port}/")
 
     asyncio.run(main())
+
+
+def test_reading_pauses_when_the_handler_does_not_read() -> None:
+    inbox_sizes: list[tuple[int, int]] = []
+    release = asyncio.Event()
+
+    async def handler(ws: WebSocket) -> None:
+        for _ in range(40):
+            await asyncio.sleep(0.02)
+            inbox_sizes.append((ws._inbox._messages, ws._inbox._bytes))
+        await release.wait()
+        count = 0
+        async for _ in ws:
+            count += 1
+            if count == 500:
+                await ws.send("got them all")
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
+            sent = 0
+            try:
+                while sent < 500:  # 500 x 64 KiB = 32 MiB if nothing pushed back
+                    await asyncio.wait_for(ws.send(b"m" * 65536), 0.5)
+                    sent += 1
+            except TimeoutError:
+                pass
+            assert sent < 500, "the client was never pushed back"
+            release.set()
+            while sent < 500:
+                await ws.send(b"m" * 65536)
+                sent += 1
+            assert await ws.recv() == "got them all"
+
+    run_with_server(scenario, handler, max_queue=4, max_queue_bytes=256 * 1024, compression=None)
+    assert inbox_sizes
+    assert max(messages for messages, _ in inbox_sizes) <= 4 + 8  # max_queue + one read's worth
+    assert max(size for _, size in inbox_sizes) <= 256 * 1024 + 512 * 1024
+
+
+def test_broadcast_overflow_policies() -> None:
+    connections: dict[str, WebSocket] = {}
+
+    async def handler(ws: WebSocket) -> None:
+        assert ws.request is not None
+        connections[ws.request.path] = ws
+        await ws.wait_closed()
+
+    async def scenario(port: int) -> None:
+        slow = await RawClient.connect(port, path="/slow", limit=4096)  # never reads
+        fast = await framewire.connect(f"ws://127.0.0.1:{port}/fast", max_message_size=None)
+        while len(connections) < 2:
+            await asyncio.sleep(0.01)
+        message = b"b" * 256 * 1024
+        skipped = 0
+        for _ in range(100):
+            delivered = framewire.broadcast(connections.values(), message)
+            skipped += 2 - delivered
+            assert await asyncio.wait_for(fast.recv(), 5) == message
+        assert skipped > 0, "the slow client's buffer never overflowed"
+        assert connections["/slow"].buffered_amount < 64 * 1024 + 2 * len(message)
+        framewire.broadcast(connections.values(), message, on_overflow="close")
+        await asyncio.wait_for(connections["/slow"].wait_closed(), 15)
+        assert connections["/slow"].connection.close_sent == (
+            1008,
+            "too slow to keep up with broadcast",
+        )
+        await fast.close()
+        slow.writer.close()
+
+    run_with_server(scenario, handler, compression=None, close_timeout=1)
+
+
+def test_broadcast_compresses_once_for_peers_that_can_share(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from framewire.sansio.deflate import DeflateConfig, PerMessageDeflate
+
+    connections: list[WebSocket] = []
+    compress_calls = 0
+    original = PerMessageDeflate.compress
+
+    def counting(self: PerMessageDeflate, data: Any, *, final: bool) -> bytes:
+        nonlocal compress_calls
+        compress_calls += 1
+        return original(self, data, final=final)
+
+    async def handler(ws: WebSocket) -> None:
+        connections.append(ws)
+        await ws.wait_closed()
+
+    async def scenario(port: int) -> None:
+        clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(3)]
+        while len(connections) < 3:
+            await asyncio.sleep(0.01)
+        for ws in connections:
+            deflate = ws.connection.deflate
+            assert deflate is not None and deflate.can_share_output
+        monkeypatch.setattr(PerMessageDeflate, "compress", counting)
+        text = '{"type": "message", "text": "hello everyone"}' * 20
+        assert framewire.broadcast(connections, text) == 3
+        assert compress_calls == 1
+        monkeypatch.undo()
+        for ws in clients:
+            assert await ws.recv() == text
+            await ws.close()
+
+    run_with_server(scenario, handler, compression=DeflateConfig(server_no_context_takeover=True))

@@ -48,9 +48,17 @@ class RawClient:
 
     @classmethod
     async def connect(
-        cls, port: int, *, path: str = "/", extra: str = "", host: str = "127.0.0.1"
+        cls,
+        port: int,
+        *,
+        path: str = "/",
+        extra: str = "",
+        host: str = "127.0.0.1",
+        limit: int = 1 << 26,
     ) -> RawClient:
-        reader, writer = await asyncio.open_connection(host, port, limit=1 << 26)
+        """Connect and handshake; ``limit`` is how much the reader buffers before it stops
+        reading from the socket (small values make a peer that does not read)."""
+        reader, writer = await asyncio.open_connection(host, port, limit=limit)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
             (

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 from collections.abc import Callable
 
@@ -64,6 +65,13 @@ It owns the transport from then on (it will call transport.set_protocol()).
 DEFAULT_LIMITS = HTTPLimits()
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _PARSER_BODY_LIMIT = 1 << 62  # the parser's limit is set per request from Request.max_body_size
+
+
+@functools.lru_cache(maxsize=16)
+def _parser_limits(limits: HTTPLimits) -> HTTPLimits:
+    """Return ``limits`` without a body limit, made once per limits object (per connection is
+    measurably slow in benchmarks/run.py's handshakes-per-second scenario)."""
+    return dataclasses.replace(limits, max_body_size=_PARSER_BODY_LIMIT)
 
 
 def is_websocket_upgrade(head: RequestHead) -> bool:
@@ -121,7 +129,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._upgrade_handler = upgrade_handler
         self._limits = limits
         self._server_header = server_header
-        self._parser = RequestParser(dataclasses.replace(limits, max_body_size=_PARSER_BODY_LIMIT))
+        self._parser = RequestParser(_parser_limits(limits))
         self._remote_address: tuple[str, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._head: RequestHead | None = None
