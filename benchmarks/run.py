@@ -63,10 +63,14 @@ def server_command(name: str, python: str, broadcast: bool) -> list[str]:
         command = [str(BUILD / "c_echo")]
     else:
         base, _, variant = name.partition("+")
-        if base not in PYTHON_CONTENDERS or variant not in ("", "uvloop"):
+        pure = base == "framewire" and variant == "pure"
+        if base not in PYTHON_CONTENDERS or (variant not in ("", "uvloop") and not pure):
             raise SystemExit(f"unknown contender {name!r}")
         command = [python, str(HERE / "servers" / f"{base}_echo.py")]
-        if variant:
+        if pure:
+            # framewire's pure-Python path: the C accelerator built but not used.
+            command = ["env", "FRAMEWIRE_NO_SPEEDUPS=1", *command]
+        elif variant:
             command.append("--uvloop")
     return [*command, "--broadcast"] if broadcast else command
 
@@ -238,7 +242,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument(
         "--contenders",
         default=",".join(DEFAULT_CONTENDERS),
-        help="comma-separated; python ones also as NAME+uvloop (default: %(default)s)",
+        help="comma-separated; python ones also as NAME+uvloop, and framewire+pure "
+        "(FRAMEWIRE_NO_SPEEDUPS=1) (default: %(default)s)",
     )
     parser.add_argument(
         "--reference", default="framewire", help="ratios are against this contender"

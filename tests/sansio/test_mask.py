@@ -147,3 +147,19 @@ def test_speedups_are_used_by_default_when_built() -> None:
         pytest.skip("FRAMEWIRE_NO_SPEEDUPS is set for this run")
     assert mask.SPEEDUPS is True
     assert mask.apply_mask is not mask.py_apply_mask
+
+
+@pytest.mark.parametrize("length", [65535, 65536, 65537, 65539, 200_003])
+@pytest.mark.parametrize("kind", ["bytes", "bytearray", "memoryview-slice"])
+def test_python_path_matches_reference_on_both_sides_of_the_translate_threshold(
+    length: int, kind: str
+) -> None:
+    payload = bytes((index * 7 + 3) % 256 for index in range(length + 5))
+    data: bytes | bytearray | memoryview = payload[5:]
+    if kind == "bytearray":
+        data = bytearray(payload[5:])
+    elif kind == "memoryview-slice":
+        data = memoryview(payload)[5:]
+    assert mask.py_apply_mask(data, b"\x9a\x01\xff\x42") == reference_mask(
+        payload[5:], b"\x9a\x01\xff\x42"
+    )
