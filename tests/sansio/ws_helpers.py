@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.events import Event
 from framewire.sansio.frames import encode_frame_header
 from framewire.sansio.mask import py_apply_mask
+from tests.sansio.splits import byte_by_byte, split_at
+
+__all__ = ["MASK", "byte_by_byte", "feed", "frame", "server_events", "split_at"]
 
 MASK = b"\x37\xfa\x21\x3d"
 
@@ -31,17 +34,6 @@ def frame(
     return bytes(header) + mask + py_apply_mask(payload, mask)
 
 
-def split_at(data: bytes, cuts: Iterable[int]) -> list[bytes]:
-    """Split ``data`` at the given offsets (sorted, deduplicated, clipped)."""
-    points = sorted({c for c in cuts if 0 < c < len(data)})
-    pieces, start = [], 0
-    for point in points:
-        pieces.append(data[start:point])
-        start = point
-    pieces.append(data[start:])
-    return pieces
-
-
 def feed(conn: Connection, chunks: Sequence[bytes]) -> list[Event]:
     """Feed every chunk, collecting events (MessageChunk events are kept as they come)."""
     events: list[Event] = []
@@ -57,8 +49,3 @@ def server_events(
     """Decode client bytes with a fresh server connection."""
     conn = Connection(Role.SERVER, **kwargs)  # type: ignore[arg-type]
     return feed(conn, chunks if chunks is not None else [data])
-
-
-def byte_by_byte(data: bytes) -> list[bytes]:
-    """Return ``data`` as one-byte chunks."""
-    return [data[i : i + 1] for i in range(len(data))]

@@ -13,8 +13,7 @@ from urllib.parse import unquote, urlsplit
 from framewire.aio.options import WebSocketOptions, deflate_config_for
 from framewire.aio.websocket import Request, WebSocket
 from framewire.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
-from framewire.sansio.connection import Connection, Role
-from framewire.sansio.deflate import PerMessageDeflate
+from framewire.sansio.connection import Role
 from framewire.sansio.handshake import build_request, verify_response
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import ResponseParser
@@ -222,17 +221,7 @@ class connect:
         except BaseException:
             transport.abort()
             raise
-        deflate = None
-        if result.deflate is not None:
-            assert deflate_config is not None
-            deflate = PerMessageDeflate(result.deflate, is_server=False, config=deflate_config)
-        connection = Connection(
-            Role.CLIENT,
-            limits=options.limits(),
-            deflate=deflate,
-            stream_messages=True,
-            defer_failure=True,
-        )
+        connection = options.make_connection(Role.CLIENT, result.deflate)
         request_headers = Headers((name, value) for name, value in extra)
         websocket = options.make_websocket(
             connection, Request(uri.resource, request_headers), result.subprotocol, head.headers

@@ -6,8 +6,8 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from framewire.aio.websocket import Request, WebSocket
-from framewire.sansio.connection import Connection
-from framewire.sansio.deflate import DeflateConfig
+from framewire.sansio.connection import Connection, Role
+from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
 from framewire.sansio.headers import Headers
 from framewire.sansio.limits import WebSocketLimits
 
@@ -64,6 +64,26 @@ class WebSocketOptions:
         """Return the sans-I/O limits these options imply."""
         return WebSocketLimits(
             max_message_size=self.max_message_size, max_fragments=self.max_fragments
+        )
+
+    def make_connection(self, role: Role, agreed: DeflateParameters | None) -> Connection:
+        """Return the sans-I/O connection for a finished handshake.
+
+        Args:
+            role: which end this is.
+            agreed: the permessage-deflate parameters the handshake agreed, or None.
+        """
+        deflate = None
+        if agreed is not None:
+            config = deflate_config_for(self.compression)
+            assert config is not None, "deflate agreed without a compression config"
+            deflate = PerMessageDeflate(agreed, is_server=role is Role.SERVER, config=config)
+        return Connection(
+            role,
+            limits=self.limits(),
+            deflate=deflate,
+            stream_messages=True,
+            defer_failure=True,
         )
 
     def make_websocket(

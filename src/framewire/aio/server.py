@@ -22,8 +22,7 @@ from framewire.aio.http1 import Response as HTTPResponse
 from framewire.aio.options import WebSocketOptions, deflate_config_for
 from framewire.aio.websocket import Request, WebSocket
 from framewire.exceptions import ConnectionClosed, InvalidHandshake
-from framewire.sansio.connection import Connection, Role, State
-from framewire.sansio.deflate import PerMessageDeflate
+from framewire.sansio.connection import Role, State
 from framewire.sansio.handshake import SubprotocolSelector, accept_request
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import encode_response_head, simple_response
@@ -153,18 +152,7 @@ class Server:
             transport.write(simple_response(exc.http_status, str(exc), headers))
             transport.close()
             return None
-        deflate = None
-        if result.deflate is not None:
-            config = deflate_config_for(options.compression)
-            assert config is not None
-            deflate = PerMessageDeflate(result.deflate, is_server=True, config=config)
-        connection = Connection(
-            Role.SERVER,
-            limits=options.limits(),
-            deflate=deflate,
-            stream_messages=True,
-            defer_failure=True,
-        )
+        connection = options.make_connection(Role.SERVER, result.deflate)
         transport.write(result.response_bytes())
         return options.make_websocket(
             connection, Request(head.target, head.headers), result.subprotocol
