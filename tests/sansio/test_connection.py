@@ -410,3 +410,78 @@ def test_deferred_failure_lets_earlier_messages_be_answered_first() -> None:
     assert close.startswith(b"\x88") and close[2:4] == (1002).to_bytes(2, "big")
     assert conn.close_sent is not None and conn.close_sent[0] == 1002
     assert conn.failure is not None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.binary(max_size=400),
+    role=st.sampled_from([Role.SERVER, Role.CLIENT]),
+    stream=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=400), max_size=8),
+)
+def test_arbitrary_bytes_never_raise_and_failures_are_final(
+    data: bytes, role: Role, stream: bool, cuts: list[int]
+) -> None:
+    """Whatever the peer sends, receive_data() only produces events (STYLE: never raises)."""
+    conn = Connection(role, stream_messages=stream)
+    events = feed(conn, split_at(data, cuts))
+    failures = [e for e in events if isinstance(e, ConnectionFailed)]
+    assert len(failures) <= 1
+    if failures:
+        assert events[-1] is failures[0]  # nothing is delivered after failing
+        assert failures[0].code in (1002, 1007, 1009)
+        assert conn.close_sent is not None
+    closes = [e for e in events if isinstance(e, CloseReceived)]
+    if closes:
+        assert events[-1] is closes[0]
+
+
+raw_frame = st.builds(
+    lambda opcode, payload, fin, rsv, masked: frame(
+        opcode,
+        payload,
+        fin=fin,
+        rsv1=bool(rsv & 4),
+        rsv2=bool(rsv & 2),
+        rsv3=bool(rsv & 1),
+        mask=MASK_KEY if masked else None,
+    ),
+    st.integers(min_value=0, max_value=15),
+    st.one_of(st.binary(max_size=130), st.text(max_size=40).map(str.encode)),
+    st.booleans(),
+    st.sampled_from([0, 0, 0, 1, 2, 4]),
+    st.booleans(),
+)
+MASK_KEY = b"\x01\x02\x03\x04"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    frames=st.lists(raw_frame, max_size=8),
+    flips=st.lists(st.tuples(st.integers(min_value=0), st.integers(1, 255)), max_size=3),
+    role=st.sampled_from([Role.SERVER, Role.CLIENT]),
+    stream=st.booleans(),
+    cuts=st.lists(st.integers(min_value=0, max_value=1200), max_size=8),
+)
+def test_mutated_frame_streams_never_raise_and_split_the_same(
+    frames: list[bytes],
+    flips: list[tuple[int, int]],
+    role: Role,
+    stream: bool,
+    cuts: list[int],
+) -> None:
+    data = bytearray(b"".join(frames))
+    for position, value in flips:
+        if data:
+            data[position % len(data)] ^= value
+
+    def run(chunks: list[bytes]) -> list[object]:
+        conn = Connection(role, stream_messages=stream)
+        return _merge_chunks(feed(conn, chunks))
+
+    whole = run([bytes(data)])
+    assert run(split_at(bytes(data), cuts)) == whole
+    failures = [e for e in whole if isinstance(e, ConnectionFailed)]
+    assert len(failures) <= 1
+    if failures:
+        assert whole[-1] is failures[0]
