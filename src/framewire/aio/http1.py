@@ -128,6 +128,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._http_handler = http_handler
         self._upgrade_handler = upgrade_handler
         self._limits = limits
+        self._linger_timeout = limits.linger_timeout
         self._server_header = server_header
         self._parser = RequestParser(_parser_limits(limits))
         self._remote_address: tuple[str, int] | None = None

@@ -11,9 +11,7 @@ import asyncio
 import enum
 from collections.abc import Callable
 
-__all__ = ["LINGER_TIMEOUT", "State", "TransportProtocol"]
-
-LINGER_TIMEOUT = 2.0  # seconds to drain input after our half-close, before closing for good
+__all__ = ["State", "TransportProtocol"]
 
 
 class State(enum.Enum):
@@ -37,6 +35,7 @@ class TransportProtocol(asyncio.Protocol):
         self._read_pause_reasons: set[str] = set()
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
+        self._linger_timeout = 2.0  # HTTPLimits.linger_timeout; the subclass sets it
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
@@ -125,7 +124,7 @@ class TransportProtocol(asyncio.Protocol):
 
         Closing a socket with unread bytes makes the kernel send RST, which can destroy the
         response (a 413 or 400) before the client reads it; so we shut down our side, discard
-        input until the client closes, and close for good after LINGER_TIMEOUT.
+        input until the client closes, and close for good after HTTPLimits.linger_timeout.
         """
         self._cancel_timer()
         if self._state in (State.HANDED_OFF, State.CLOSED):
@@ -138,6 +137,8 @@ class TransportProtocol(asyncio.Protocol):
             self._read_pause_reasons.clear()
             transport.resume_reading()
             transport.write_eof()
-            self._timer = asyncio.get_running_loop().call_later(LINGER_TIMEOUT, transport.close)
+            self._timer = asyncio.get_running_loop().call_later(
+                self._linger_timeout, transport.close
+            )
         else:
             transport.close()

@@ -10,8 +10,9 @@ __all__ = ["Headers", "split_tokens"]
 class Headers:
     """HTTP header fields in arrival order, looked up without regard to case.
 
-    Names and values are ``str`` (decoded as latin-1 by the parsers, which only accept visible
-    ASCII and tabs/spaces in values). Repeated fields are kept; ``get_all`` returns every value.
+    Names and values are ``str``, decoded as latin-1 by the parsers: names are RFC 9110 tokens;
+    values are visible ASCII, spaces and tabs, and obs-text (bytes 0x80-0xFF, which browsers use
+    for UTF-8 cookies). Repeated fields are kept; ``get_all`` returns every value.
     """
 
     __slots__ = ("_fields", "_index")

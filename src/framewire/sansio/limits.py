@@ -60,6 +60,8 @@ class HTTPLimits:
         header_timeout: seconds to receive a complete request head (408).
         keepalive_timeout: seconds an idle keep-alive connection is kept open.
         body_timeout: seconds without any body bytes before the request fails (408).
+        linger_timeout: seconds to keep draining a client's input after answering an error
+            with a half-close, so that the client reads the answer instead of a TCP reset.
     """
 
     max_request_line: int = 8190
@@ -77,3 +79,4 @@ class HTTPLimits:
     header_timeout: float = 10.0
     keepalive_timeout: float = 5.0
     body_timeout: float = 60.0
+    linger_timeout: float = 2.0
