@@ -176,7 +176,8 @@ class connect:
         self.websocket: WebSocket | None = None
 
     async def _open(self) -> WebSocket:
-        return await asyncio.wait_for(self._handshake(), self.options.open_timeout)
+        async with asyncio.timeout(self.options.open_timeout):  # no extra task, unlike wait_for
+            return await self._handshake()
 
     async def _handshake(self) -> WebSocket:
         uri, options = self.uri, self.options

@@ -172,10 +172,10 @@ class Server:
         """Run process_request (with open_timeout), then the handshake and the handler."""
         assert self.process_request is not None
         try:
-            rejection = await asyncio.wait_for(
-                self.process_request(HTTPRequest(head, remote_address=_peer(transport))),
-                self.options.open_timeout,
-            )
+            async with asyncio.timeout(self.options.open_timeout):
+                rejection = await self.process_request(
+                    HTTPRequest(head, remote_address=_peer(transport))
+                )
         except Exception:
             logger.exception("process_request failed")
             transport.write(simple_response(500, "internal server error"))
