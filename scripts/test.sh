@@ -31,5 +31,7 @@ python3 -m ruff format --check src tests benchmarks examples
 echo "== mypy --strict"
 python3 -m mypy
 
-echo "== pytest"
-python3 -m pytest -q -p no:cacheprovider "$@"
+echo "== pytest (with branch coverage)"
+python3 -m coverage erase
+python3 -m coverage run -m pytest -q -p no:cacheprovider "$@"
+python3 -m coverage report
