@@ -453,3 +453,38 @@ def test_broadcast_compresses_once_for_peers_that_can_share(
             await ws.close()
 
     run_with_server(scenario, handler, compression=DeflateConfig(server_no_context_takeover=True))
+
+
+def test_keepalive_pings_answered_keep_the_connection_open() -> None:
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
+            await asyncio.sleep(0.6)  # several keepalive rounds, each answered by the client
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+            assert ws.close_code is None
+
+    run_with_server(scenario, ping_interval=0.1, ping_timeout=0.2)
+
+
+def test_pending_pings_fail_when_the_connection_drops() -> None:
+    seen: list[BaseException] = []
+
+    async def handler(ws: WebSocket) -> None:
+        try:
+            await ws.ping(b"never answered")
+        except framewire.ConnectionClosed as exc:
+            seen.append(exc)
+
+    async def main() -> None:
+        async with framewire.serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            client = await RawClient.connect(port)
+            await asyncio.sleep(0.1)
+            client.writer.transport.abort()
+            for _ in range(100):
+                if seen:
+                    break
+                await asyncio.sleep(0.02)
+
+    asyncio.run(main())
+    assert len(seen) == 1 and isinstance(seen[0], ConnectionClosedError)

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
 from typing import Any
 
 from framewire.aio.inbox import Inbox
+from framewire.aio.keepalive import PingTracker
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
     ConnectionClosedOK,
-    InvalidState,
 )
 from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.events import CloseReceived, ConnectionFailed, MessageChunk, Pong
@@ -108,12 +106,12 @@ class WebSocket(asyncio.Protocol):
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
-        self._pings: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._pings = PingTracker(
+            self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout
+        )
         self._receiving = False
         self._closed = self._loop.create_future()
         self._close_exc: ConnectionClosed | None = None
-        self._keepalive_handle: asyncio.TimerHandle | None = None
-        self._ping_timeout_handle: asyncio.TimerHandle | None = None
         self._close_timeout_handle: asyncio.TimerHandle | None = None
         self._abort_detail = ""
         self._closing_transport = False
@@ -128,7 +126,7 @@ class WebSocket(asyncio.Protocol):
         transport.set_write_buffer_limits(high=self.write_limit)
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
-        self._schedule_keepalive()
+        self._pings.start()
 
     def data_received(self, data: bytes) -> None:
         """Feed received bytes to the state machine and act on the events."""
@@ -139,7 +137,7 @@ class WebSocket(asyncio.Protocol):
             if type(event) is MessageChunk:
                 inbox.put(event.data, event.is_text, event.last)
             elif type(event) is Pong:
-                self._pong_received(event.payload)
+                self._pings.pong_received(event.payload)
             elif type(event) is CloseReceived:
                 self._inbox.close()
             elif type(event) is ConnectionFailed:
@@ -177,21 +175,12 @@ class WebSocket(asyncio.Protocol):
         """The transport is gone: wake everyone who waits and cancel the timers."""
         if self.connection.state is not State.CLOSED:
             self.connection.receive_eof()
-        for handle in (
-            self._keepalive_handle,
-            self._ping_timeout_handle,
-            self._close_timeout_handle,
-            self._failure_handle,
-        ):
+        for handle in (self._close_timeout_handle, self._failure_handle):
             if handle is not None:
                 handle.cancel()
         self._inbox.close()
         closed = self._closed_exception()
-        for future, _ in self._pings.values():
-            if not future.done():
-                future.set_exception(closed)
-                future.exception()  # mark retrieved: nobody may be waiting on it
-        self._pings.clear()
+        self._pings.close(closed)
         self._wake_drain_waiters(closed)
         if not self._closed.done():
             self._closed.set_result(None)
@@ -274,22 +263,13 @@ class WebSocket(asyncio.Protocol):
 
     # ---------------------------------------------------------------- keepalive
 
-    def _schedule_keepalive(self) -> None:
-        if self.ping_interval is not None:
-            self._keepalive_handle = self._loop.call_later(self.ping_interval, self._send_keepalive)
-
-    def _send_keepalive(self) -> None:
-        if self.connection.state is not State.OPEN or self.connection.close_sent is not None:
-            return
-        payload = os.urandom(4)
-        self._register_ping(payload)
-        self.connection.send_ping(payload)
+    def _send_ping_now(self, payload: bytes) -> bool:
+        connection = self.connection
+        if connection.state is not State.OPEN or connection.close_sent is not None:
+            return False
+        connection.send_ping(payload)
         self._flush()
-        if self.ping_timeout is not None:
-            self._ping_timeout_handle = self._loop.call_later(
-                self.ping_timeout, self._keepalive_timed_out
-            )
-        self._schedule_keepalive()
+        return True
 
     def _keepalive_timed_out(self) -> None:
         detail = (
@@ -302,28 +282,6 @@ class WebSocket(asyncio.Protocol):
             self.connection.fail(1011, "keepalive ping timeout")
             self._flush()
         self._abort()
-
-    def _register_ping(self, payload: bytes) -> asyncio.Future[float]:
-        if payload in self._pings:
-            raise InvalidState(f"a ping with payload {payload!r} is already waiting for its pong")
-        future: asyncio.Future[float] = self._loop.create_future()
-        self._pings[payload] = (future, time.monotonic())
-        return future
-
-    def _pong_received(self, payload: bytes) -> None:
-        if payload not in self._pings:
-            return  # an unsolicited pong (RFC 6455 5.5.3)
-        # A pong acknowledges its ping and every ping sent before it.
-        now = time.monotonic()
-        for key in list(self._pings):
-            future, sent_at = self._pings.pop(key)
-            if not future.done():
-                future.set_result(now - sent_at)
-            if key == payload:
-                break
-        if self._ping_timeout_handle is not None:
-            self._ping_timeout_handle.cancel()
-            self._ping_timeout_handle = None
 
     # ---------------------------------------------------------------- user API
 
@@ -537,9 +495,7 @@ class WebSocket(asyncio.Protocol):
             data: the payload (at most 125 bytes; str is UTF-8 encoded); random when None.
         """
         if data is None:
-            payload = os.urandom(4)
-            while payload in self._pings:
-                payload = os.urandom(4)
+            payload = self._pings.new_payload()
         elif isinstance(data, str):
             payload = data.encode("utf-8")
         elif isinstance(data, bytes | bytearray | memoryview):
@@ -550,7 +506,7 @@ class WebSocket(asyncio.Protocol):
             raise self._closed_exception()
         if len(payload) > 125:
             raise ValueError(f"ping payload of {len(payload)} bytes exceeds 125 bytes")
-        future = self._register_ping(payload)
+        future = self._pings.register(payload)
         self.connection.send_ping(payload)
         self._flush()
         return await future

@@ -1,0 +1,113 @@
+"""PingTracker: pings waiting for their pong, and the keepalive timer of one connection.
+
+Loop callbacks, not a task: every ping_interval seconds a ping goes out (when none is already
+waiting); if no pong comes within ping_timeout seconds, ``on_timeout`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Callable
+
+from framewire.exceptions import InvalidState
+
+__all__ = ["PingTracker"]
+
+
+class PingTracker:
+    """Pings waiting for their pong, and the keepalive timer.
+
+    Args:
+        send_ping: sends a ping with the payload; returns False when the connection can no
+            longer send (the keepalive then stops).
+        on_timeout: called when a keepalive ping got no pong within ``timeout``.
+        interval: seconds between keepalive pings; None disables them.
+        timeout: seconds to wait for a keepalive pong; None waits forever.
+    """
+
+    def __init__(
+        self,
+        send_ping: Callable[[bytes], bool],
+        on_timeout: Callable[[], None],
+        interval: float | None,
+        timeout: float | None,
+    ) -> None:
+        self._send_ping = send_ping
+        self._on_timeout = on_timeout
+        self.interval = interval
+        self.timeout = timeout
+        self._loop = asyncio.get_running_loop()
+        self._waiting: dict[bytes, tuple[asyncio.Future[float], float]] = {}
+        self._interval_handle: asyncio.TimerHandle | None = None
+        self._timeout_handle: asyncio.TimerHandle | None = None
+
+    def start(self) -> None:
+        """Start sending keepalive pings."""
+        if self.interval is not None:
+            self._interval_handle = self._loop.call_later(self.interval, self._keepalive)
+
+    def new_payload(self) -> bytes:
+        """Return a random 4-byte payload that no waiting ping uses."""
+        payload = os.urandom(4)
+        while payload in self._waiting:
+            payload = os.urandom(4)
+        return payload
+
+    def register(self, payload: bytes) -> asyncio.Future[float]:
+        """Note a ping about to be sent; the future gets the round-trip time in seconds.
+
+        Raises:
+            InvalidState: a ping with the same payload is still waiting for its pong.
+        """
+        if payload in self._waiting:
+            raise InvalidState(f"a ping with payload {payload!r} is already waiting for its pong")
+        future: asyncio.Future[float] = self._loop.create_future()
+        self._waiting[payload] = (future, time.monotonic())
+        return future
+
+    def pong_received(self, payload: bytes) -> None:
+        """Resolve the ping this pong answers, and every ping sent before it."""
+        if payload not in self._waiting:
+            return  # an unsolicited pong (RFC 6455 5.5.3)
+        now = time.monotonic()
+        for key in list(self._waiting):
+            future, sent_at = self._waiting.pop(key)
+            if not future.done():
+                future.set_result(now - sent_at)
+            if key == payload:
+                break
+        # Any pong shows the peer is alive.
+        if self._timeout_handle is not None:
+            self._timeout_handle.cancel()
+            self._timeout_handle = None
+
+    def _keepalive(self) -> None:
+        self._interval_handle = self._loop.call_later(self.interval or 0, self._keepalive)
+        if self._timeout_handle is not None:
+            return  # the previous keepalive ping is still waiting for its pong
+        payload = self.new_payload()
+        future = self.register(payload)
+        if not self._send_ping(payload):
+            self._waiting.pop(payload, None)
+            future.cancel()
+            self._interval_handle.cancel()
+            return
+        if self.timeout is not None:
+            self._timeout_handle = self._loop.call_later(self.timeout, self._timed_out)
+
+    def _timed_out(self) -> None:
+        self._timeout_handle = None
+        self._on_timeout()
+
+    def close(self, exc: BaseException) -> None:
+        """Stop the timers and fail every waiting ping with ``exc``."""
+        for handle in (self._interval_handle, self._timeout_handle):
+            if handle is not None:
+                handle.cancel()
+        for future, _ in self._waiting.values():
+            if not future.done():
+                future.set_exception(exc)
+                future.exception()  # mark retrieved: nobody may be waiting on it
+        self._waiting.clear()
