@@ -110,7 +110,7 @@ class WebSocket(asyncio.Protocol):
             self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout
         )
         self._receiving = False
-        self._closed = self._loop.create_future()
+        self._closed = asyncio.Event()
         self._close_exc: ConnectionClosed | None = None
         self._close_timeout_handle: asyncio.TimerHandle | None = None
         self._abort_detail = ""
@@ -182,8 +182,7 @@ class WebSocket(asyncio.Protocol):
         closed = self._closed_exception()
         self._pings.close(closed)
         self._wake_drain_waiters(closed)
-        if not self._closed.done():
-            self._closed.set_result(None)
+        self._closed.set()
 
     def pause_writing(self) -> None:
         """The transport's write buffer passed its high-water mark."""
@@ -374,8 +373,9 @@ class WebSocket(asyncio.Protocol):
 
     async def _wait_closed_briefly(self) -> None:
         """After the peer's close frame, let the TCP close finish so close_code is final."""
-        if not self._closed.done():
-            await asyncio.wait([self._closed], timeout=self.close_timeout)
+        # Bounded: whenever the inbox is closed, the closing handshake's timer is running, and
+        # it drops the connection after close_timeout.
+        await self._closed.wait()
 
     async def recv_stream(self) -> AsyncIterator[Message]:
         """Yield the next message piece by piece as it arrives, with bounded memory.
@@ -524,11 +524,11 @@ class WebSocket(asyncio.Protocol):
                 self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
         elif connection.state is not State.CLOSED:
             self._start_closing_transport()
-        await asyncio.shield(self._closed)
+        await self._closed.wait()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
-        await asyncio.shield(self._closed)
+        await self._closed.wait()
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake."""
