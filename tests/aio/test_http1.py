@@ -96,6 +96,8 @@ async def read_reply(reader: asyncio.StreamReader) -> Reply:
             parser.receive_data(data)
         else:
             parser.receive_eof()
+        while parser.has_more_to_parse:
+            parser.parse_more()
         for event in parser.events_received():
             if isinstance(event, ResponseHead) and event.status >= 200:
                 head = event
@@ -909,5 +911,42 @@ def test_in_memory_body_over_max_body_size_is_413() -> None:
         with pytest.raises(HTTPError) as info:
             await request.text()
         assert info.value.http_status == 400
+
+    run(main)
+
+
+def test_a_body_of_tiny_chunks_is_parsed_over_many_loop_turns() -> None:
+    """aiohttp CVE-2025-69229: reads full of 1-byte chunks must not hold the event loop."""
+    count = 100_000
+
+    async def handler(request: Request) -> Response:
+        return Response(200, [], str(len(await request.body())).encode())
+
+    async def main() -> None:
+        server = await Server().start(
+            handler, limits=HTTPLimits(max_body_size=1 << 20, max_chunks=1 << 20)
+        )
+        reader, writer = await server.connect()
+        ticks = 0
+        done = False
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while not done:
+                await asyncio.sleep(0)
+                ticks += 1
+
+        ticking = asyncio.create_task(ticker())
+        body = b"1\r\nx\r\n" * count + b"0\r\n\r\n"
+        writer.write(b"POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n" + body)
+        reply = await read_reply(reader)
+        done = True
+        await ticking
+        assert reply.status == 200 and reply.body == str(count).encode()
+        # 100,000 chunks at most ~2,700 per loop turn: the loop ran many times in between
+        # (without the budget, the whole 600 KB body is parsed in two or three turns).
+        assert ticks >= 30
+        writer.close()
+        await server.close()
 
     run(main)

@@ -53,6 +53,8 @@ def parse_requests(
 
     def collect() -> None:
         while True:
+            while parser.has_more_to_parse:
+                parser.parse_more()
             new = parser.events_received()
             events.extend(new)
             if not new or not isinstance(new[-1], EndOfMessage):
@@ -527,7 +529,9 @@ def chunked_body_of_one_byte_chunks(count: int) -> bytes:
 def parse_whole(data: bytes, limits: HTTPLimits) -> list[RequestEvent]:
     parser = RequestParser(limits)
     parser.receive_data(data)
-    return parser.events_received()
+    while parser.has_more_to_parse:
+        parser.parse_more()
+    return merged(parser.events_received())  # type: ignore[return-value]
 
 
 def test_a_million_one_byte_chunks_cost_linear_time_and_one_event() -> None:
@@ -595,9 +599,13 @@ def parse_response(
     events: list[ResponseEvent] = []
     for piece in pieces:
         parser.receive_data(piece)
+        while parser.has_more_to_parse:
+            parser.parse_more()
         events += parser.events_received()
     if eof:
         parser.receive_eof()
+        while parser.has_more_to_parse:
+            parser.parse_more()
         events += parser.events_received()
     return merged(events), parser  # type: ignore[return-value]
 
@@ -742,3 +750,21 @@ BAD_START_LINES: list[Callable[[], bytes]] = [
 def test_encoders_refuse_bad_start_lines(call: Callable[[], bytes]) -> None:
     with pytest.raises(ValueError):
         call()
+
+
+def test_one_call_parses_a_bounded_number_of_chunks_and_the_rest_follows() -> None:
+    """A read full of tiny chunks must not hold the event loop (aiohttp CVE-2025-69229)."""
+    parser = RequestParser(HTTPLimits(max_body_size=1 << 20))
+    parser.receive_data(chunked_body_of_one_byte_chunks(20_000))
+    first = parser.events_received()
+    assert parser.has_more_to_parse
+    received = sum(len(e.data) for e in first if isinstance(e, BodyData))
+    assert 0 < received < 20_000
+    calls = 1
+    while parser.has_more_to_parse:
+        parser.parse_more()
+        calls += 1
+    rest = parser.events_received()
+    assert received + sum(len(e.data) for e in rest if isinstance(e, BodyData)) == 20_000
+    assert isinstance(rest[-1], EndOfMessage)
+    assert calls >= 20_000 * 3 // (256 * 32)  # three states per chunk, at most 256 x 32 per call

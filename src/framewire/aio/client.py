@@ -97,6 +97,8 @@ class _HandshakeProtocol(asyncio.Protocol):
         return None
 
     def _process(self) -> None:
+        while self.parser.has_more_to_parse:  # a response head is small: no need to yield
+            self.parser.parse_more()
         for event in self.parser.events_received():
             if self.head.done():
                 return

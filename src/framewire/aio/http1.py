@@ -164,6 +164,22 @@ class HTTP1ServerProtocol(TransportProtocol):
                 self._set_reading_paused("pipelined", True)
         self._parser.receive_data(data)
         self._process_events()
+        self._check_parse_budget()
+
+    def _check_parse_budget(self) -> None:
+        """When the parser stopped at its step budget, finish parsing in later loop turns."""
+        if self._parser.has_more_to_parse and self._state not in (State.CLOSED, State.HANDED_OFF):
+            self._set_reading_paused("parse-budget", True)
+            asyncio.get_running_loop().call_soon(self._parse_more)
+        else:
+            self._set_reading_paused("parse-budget", False)
+
+    def _parse_more(self) -> None:
+        if self._state in (State.CLOSED, State.HANDED_OFF):
+            return
+        self._parser.parse_more()
+        self._process_events()
+        self._check_parse_budget()
 
     def eof_received(self) -> bool:
         """Handle a half-close: finish the current request, then close."""
@@ -366,6 +382,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._set_reading_paused("body", False)
         self._parser.next_request()
         self._process_events()
+        self._check_parse_budget()
         if self._state is not State.WAITING:
             return
         if self._eof:

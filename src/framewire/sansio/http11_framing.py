@@ -62,6 +62,8 @@ class State(enum.Enum):
     SWITCHED = "switched protocols"
 
 
+_STEP_BUDGET = 256  # parsing steps per call; see MessageParser._run
+_CHUNK_STATES_PER_STEP = 32  # chunk size / data / end states handled in one step
 _PARSING_STATES = frozenset(
     {
         State.START_LINE,
@@ -95,6 +97,7 @@ class MessageParser:
         self._body_parts = bytearray()
         self._state = State.START_LINE
         self._eof = False
+        self._budget_exhausted = False
         self._reset_message()
 
     def _reset_message(self) -> None:
@@ -170,11 +173,33 @@ class MessageParser:
 
     # The loop.
 
+    @property
+    def has_more_to_parse(self) -> bool:
+        """True when a call stopped at its step budget with complete input left to parse.
+
+        Call parse_more() (after letting other work run) until this is False.
+        """
+        return self._budget_exhausted
+
+    def parse_more(self) -> None:
+        """Continue parsing input that an earlier call left at its step budget."""
+        if self._budget_exhausted and self._state in _PARSING_STATES:
+            self._run()
+
     def _run(self) -> None:
+        # Each call parses at most _STEP_BUDGET steps (a step handles up to
+        # _CHUNK_STATES_PER_STEP chunk states), so a read full of tiny chunks cannot hold the
+        # event loop for long (aiohttp CVE-2025-69229: one 256 KiB read of 1-byte chunks took
+        # about 0.2 s to parse here).
+        budget = _STEP_BUDGET
+        self._budget_exhausted = False
         try:
             while self._state in _PARSING_STATES and _STEPS[self._state](self):
-                pass
-            if self._eof and self._state in _PARSING_STATES:
+                budget -= 1
+                if not budget:
+                    self._budget_exhausted = True
+                    break
+            if self._eof and self._state in _PARSING_STATES and not self._budget_exhausted:
                 self._apply_eof()
         except ParseError as error:
             self._fail(error)
@@ -331,7 +356,7 @@ class MessageParser:
         """
         buffer = self._buffer
         progressed = False
-        while True:
+        for _ in range(_CHUNK_STATES_PER_STEP):
             state = self._state
             if state is State.CHUNK_SIZE:
                 if not self._read_chunk_size():
@@ -362,6 +387,7 @@ class MessageParser:
                         raise ParseError(400, "chunk data not followed by CRLF")
                     return progressed
             progressed = True
+        return True  # more may follow: the dispatcher counts this step against its budget
 
     def _read_chunk_size(self) -> bool:
         """Read one chunk-size line; return False until it is complete."""
