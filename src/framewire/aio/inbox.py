@@ -10,7 +10,6 @@ message is already there.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 __all__ = ["Inbox"]
@@ -28,6 +27,20 @@ class Inbox:
         resume_reading: called when the queue falls below half of both budgets.
     """
 
+    __slots__ = (
+        "_bytes",
+        "_closed",
+        "_head",
+        "_messages",
+        "_pause",
+        "_paused",
+        "_pieces",
+        "_resume",
+        "_waiter",
+        "max_queue",
+        "max_queue_bytes",
+    )
+
     def __init__(
         self,
         max_queue: int,
@@ -39,7 +52,8 @@ class Inbox:
         self.max_queue_bytes = max_queue_bytes
         self._pause = pause_reading
         self._resume = resume_reading
-        self._pieces: deque[Piece] = deque()
+        self._pieces: list[Piece] = []
+        self._head = 0  # index of the oldest piece in _pieces
         self._messages = 0  # complete messages in the queue
         self._bytes = 0
         self._paused = False
@@ -71,7 +85,7 @@ class Inbox:
     @property
     def has_pieces(self) -> bool:
         """True when anything is queued, even part of a message."""
-        return bool(self._pieces)
+        return self._head < len(self._pieces)
 
     @property
     def has_message(self) -> bool:
@@ -80,9 +94,20 @@ class Inbox:
 
     def get_nowait(self) -> Piece | None:
         """Return the oldest piece, or None when the queue is empty."""
-        if not self._pieces:
+        pieces = self._pieces
+        head = self._head
+        if head == len(pieces):
             return None
-        piece = self._pieces.popleft()
+        piece = pieces[head]
+        if head + 1 == len(pieces):
+            pieces.clear()
+            self._head = 0
+        elif head >= 64 and head * 2 >= len(pieces):
+            del pieces[: head + 1]  # compact: a reader that never empties the queue
+            self._head = 0
+        else:
+            pieces[head] = None  # type: ignore[call-overload]  # let the piece be freed
+            self._head = head + 1
         self._bytes -= len(piece[0])
         if piece[2]:
             self._messages -= 1

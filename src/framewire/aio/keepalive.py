@@ -27,6 +27,17 @@ class PingTracker:
         timeout: seconds to wait for a keepalive pong; None waits forever.
     """
 
+    __slots__ = (
+        "_interval_handle",
+        "_loop",
+        "_on_timeout",
+        "_send_ping",
+        "_timeout_handle",
+        "_waiting",
+        "interval",
+        "timeout",
+    )
+
     def __init__(
         self,
         send_ping: Callable[[bytes], bool],

@@ -110,7 +110,8 @@ class WebSocket(asyncio.Protocol):
             self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout
         )
         self._receiving = False
-        self._closed = asyncio.Event()
+        self._closed = False
+        self._close_waiters: list[asyncio.Future[None]] = []
         self._close_exc: ConnectionClosed | None = None
         self._close_timeout_handle: asyncio.TimerHandle | None = None
         self._abort_detail = ""
@@ -182,7 +183,11 @@ class WebSocket(asyncio.Protocol):
         closed = self._closed_exception()
         self._pings.close(closed)
         self._wake_drain_waiters(closed)
-        self._closed.set()
+        self._closed = True
+        waiters, self._close_waiters = self._close_waiters, []
+        for waiter in waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
     def pause_writing(self) -> None:
         """The transport's write buffer passed its high-water mark."""
@@ -375,7 +380,7 @@ class WebSocket(asyncio.Protocol):
         """After the peer's close frame, let the TCP close finish so close_code is final."""
         # Bounded: whenever the inbox is closed, the closing handshake's timer is running, and
         # it drops the connection after close_timeout.
-        await self._closed.wait()
+        await self.wait_closed()
 
     async def recv_stream(self) -> AsyncIterator[Message]:
         """Yield the next message piece by piece as it arrives, with bounded memory.
@@ -524,11 +529,16 @@ class WebSocket(asyncio.Protocol):
                 self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
         elif connection.state is not State.CLOSED:
             self._start_closing_transport()
-        await self._closed.wait()
+        await self.wait_closed()
 
     async def wait_closed(self) -> None:
         """Wait until the connection is closed."""
-        await self._closed.wait()
+        # A list of Futures rather than an asyncio.Event: an idle connection then costs no
+        # deque (benchmarks/run.py, memory per idle connection).
+        if not self._closed:
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._close_waiters.append(waiter)
+            await waiter
 
     def abort(self) -> None:
         """Drop the connection at once, without a closing handshake."""

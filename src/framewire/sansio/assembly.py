@@ -41,6 +41,22 @@ class MessageAssembler:
             TextMessage / BinaryMessage events.
     """
 
+    __slots__ = (
+        "_buffer",
+        "_compressed",
+        "_declared",
+        "_decoder",
+        "_first_chunk",
+        "_fragments",
+        "_in_message",
+        "_is_text",
+        "_size",
+        "deflate",
+        "max_fragments",
+        "max_message_size",
+        "stream",
+    )
+
     def __init__(
         self,
         limits: WebSocketLimits,

@@ -108,6 +108,29 @@ class Connection:
             conformance suite expects). Sending stays possible until then.
     """
 
+    __slots__ = (
+        "_assembler",
+        "_decoder",
+        "_eof_received",
+        "_events",
+        "_input_done",
+        "_is_client",
+        "_masks",
+        "_outgoing",
+        "_pieces",
+        "_sending_compressed",
+        "_sending_opcode",
+        "close_received",
+        "close_sent",
+        "defer_failure",
+        "deflate",
+        "failure",
+        "limits",
+        "pending_failure",
+        "role",
+        "state",
+    )
+
     def __init__(
         self,
         role: Role,

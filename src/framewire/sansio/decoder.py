@@ -72,6 +72,20 @@ class FrameDecoder:
         max_frame_size: largest payload of an uncompressed data frame; None for no limit.
     """
 
+    __slots__ = (
+        "_fin",
+        "_frame_length",
+        "_mask",
+        "_opcode",
+        "_pending",
+        "_received",
+        "_remaining",
+        "_rsv1",
+        "allow_rsv1",
+        "expect_masked",
+        "max_frame_size",
+    )
+
     def __init__(
         self, *, expect_masked: bool, allow_rsv1: bool = False, max_frame_size: int | None = None
     ) -> None:

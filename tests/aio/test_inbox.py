@@ -1,0 +1,56 @@
+"""The bounded inbox between data_received and recv() (aio/inbox.py)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from framewire.aio.inbox import Inbox
+
+
+def test_pieces_come_out_in_order_and_reading_pauses_and_resumes() -> None:
+    calls: list[str] = []
+    inbox = Inbox(4, 1000, lambda: calls.append("pause"), lambda: calls.append("resume"))
+    for index in range(5):
+        inbox.put(f"m{index}", True, True)
+    assert calls == ["pause"]  # five complete messages exceed max_queue=4
+    assert [inbox.get_nowait() for _ in range(3)] == [(f"m{i}", True, True) for i in range(3)]
+    assert calls == ["pause", "resume"]  # two left: at most half of max_queue
+    assert inbox.get_nowait() == ("m3", True, True)
+    assert inbox.get_nowait() == ("m4", True, True)
+    assert inbox.get_nowait() is None
+
+
+def test_byte_budget_pauses_reading_for_one_large_partial_message() -> None:
+    calls: list[str] = []
+    inbox = Inbox(16, 1000, lambda: calls.append("pause"), lambda: calls.append("resume"))
+    inbox.put(b"x" * 600, False, False)
+    inbox.put(b"x" * 600, False, False)
+    assert calls == ["pause"]
+    inbox.get_nowait()
+    inbox.get_nowait()
+    assert calls == ["pause", "resume"]
+
+
+def test_a_queue_that_never_empties_stays_compact() -> None:
+    inbox = Inbox(10_000, 1 << 30, lambda: None, lambda: None)
+    inbox.put(b"first", False, True)
+    for index in range(10_000):
+        inbox.put(b"%d" % index, False, True)
+        assert inbox.get_nowait() is not None
+        assert len(inbox._pieces) <= 200
+    assert inbox.has_pieces
+
+
+def test_get_waits_for_a_piece_and_returns_none_once_closed() -> None:
+    async def main() -> None:
+        inbox = Inbox(4, 1000, lambda: None, lambda: None)
+        waiting = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        inbox.put("late", True, True)
+        assert await waiting == ("late", True, True)
+        closing = asyncio.create_task(inbox.get())
+        await asyncio.sleep(0)
+        inbox.close()
+        assert await closing is None
+
+    asyncio.run(main())
