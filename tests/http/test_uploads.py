@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import hashlib
 import json
+import shutil
 import sys
 from collections.abc import Iterable
 from pathlib import Path
