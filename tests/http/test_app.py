@@ -28,7 +28,7 @@ from framewire.http.messages import (
     redirect,
     text_response,
 )
-from framewire.sansio.headers import Headers
+from tests.http.helpers import exchange
 
 
 def call(
@@ -232,20 +232,6 @@ async def running(app: App) -> AsyncIterator[int]:
         yield server.sockets[0].getsockname()[1]
     finally:
         server.close()
-
-
-async def exchange(port: int, raw: bytes) -> tuple[int, Headers, bytes]:
-    """Send one raw request (which should say Connection: close); return status, headers, body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(raw)
-        response = await asyncio.wait_for(reader.read(-1), timeout=10)
-    finally:
-        writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = Headers(tuple(line.split(": ", 1)) for line in lines)  # type: ignore[misc]
-    return int(status_line.split()[1]), headers, body
 
 
 def test_app_over_a_socket() -> None:

@@ -14,7 +14,7 @@ from framewire.aio.http1 import HTTP1ServerProtocol
 from framewire.http.app import App
 from framewire.http.messages import FileBody, Request, Response
 from framewire.http.static import UNSATISFIABLE, ByteRange, StaticFiles, parse_byte_range
-from framewire.sansio.headers import Headers
+from tests.http.helpers import exchange
 
 CONTENT = bytes(range(256)) * 4  # 1024 bytes
 
@@ -200,20 +200,6 @@ def test_resolve_never_leaves_the_root(site: Path) -> None:
 
 
 # Over a real socket, the body sent with sendfile.
-
-
-async def exchange(port: int, raw: bytes) -> tuple[int, Headers, bytes]:
-    """Send one raw request (with Connection: close); return status, headers and body."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(raw)
-        response = await asyncio.wait_for(reader.read(-1), timeout=10)
-    finally:
-        writer.close()
-    head, _, body = response.partition(b"\r\n\r\n")
-    status_line, *lines = head.decode("latin-1").split("\r\n")
-    headers = Headers(tuple(line.split(": ", 1)) for line in lines)  # type: ignore[misc]
-    return int(status_line.split()[1]), headers, body
 
 
 def test_static_over_a_socket(app: App) -> None:

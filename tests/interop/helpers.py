@@ -310,3 +310,16 @@ async def node_echo_server(config: dict[str, Any]) -> AsyncIterator[NodeServer]:
     finally:
         if process.returncode is None:
             await _stop(process)
+
+
+async def framewire_client_round(ws: Any, compression: str | None) -> None:
+    """Send BASIC_MESSAGES through a framewire client, check each echo, then one ping."""
+    assert (ws.connection.deflate is not None) is (compression is not None)
+    for message in BASIC_MESSAGES:
+        payload = make_payload(message.kind, message.size)
+        if message.fragments > 1:
+            await ws.send(split_payload(payload, message.fragments))
+        else:
+            await ws.send(payload)
+        assert await ws.recv() == payload, message.label
+    assert await asyncio.wait_for(ws.ping(b"interop"), 5) >= 0

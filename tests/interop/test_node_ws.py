@@ -17,10 +17,9 @@ from tests.interop.helpers import (
     MAX_MESSAGE_SIZE,
     TIMEOUT,
     EchoRecorder,
-    make_payload,
+    framewire_client_round,
     node_echo_server,
     run_node_client,
-    split_payload,
 )
 
 pytestmark = pytest.mark.usefixtures("node")
@@ -90,15 +89,7 @@ def test_framewire_client_echoes_through_ws_server(compression: str | None) -> N
             async with framewire.connect(
                 url, compression=compression, max_message_size=MAX_MESSAGE_SIZE
             ) as ws:
-                assert (ws.connection.deflate is not None) is (compression is not None)
-                for message in BASIC_MESSAGES:
-                    payload = make_payload(message.kind, message.size)
-                    if message.fragments > 1:
-                        await ws.send(split_payload(payload, message.fragments))
-                    else:
-                        await ws.send(payload)
-                    assert await ws.recv() == payload, message.label
-                assert await asyncio.wait_for(ws.ping(b"interop"), 5) >= 0
+                await framewire_client_round(ws, compression)
                 await ws.close(4001, "client bye")
                 assert ws.close_code == 4001  # echoed by ws
             return await server.read_events(closes=1)

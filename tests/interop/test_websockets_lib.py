@@ -20,6 +20,7 @@ from tests.interop.helpers import (
     MAX_MESSAGE_SIZE,
     TIMEOUT,
     EchoRecorder,
+    framewire_client_round,
     make_payload,
     split_payload,
 )
@@ -140,16 +141,7 @@ def test_framewire_client_echoes_through_websockets_server(compression: str | No
         async with framewire.connect(
             url, compression=compression, max_message_size=MAX_MESSAGE_SIZE
         ) as ws:
-            assert (ws.connection.deflate is not None) is (compression is not None)
-            for message in BASIC_MESSAGES:
-                payload = make_payload(message.kind, message.size)
-                if message.fragments > 1:
-                    await ws.send(split_payload(payload, message.fragments))
-                else:
-                    await ws.send(payload)
-                assert await ws.recv() == payload, message.label
-            latency = await asyncio.wait_for(ws.ping(b"interop"), 5)
-            assert latency >= 0
+            await framewire_client_round(ws, compression)
             await ws.close(4001, "client bye")
             assert ws.close_code == 4001  # echoed by the server
 

@@ -1,0 +1,21 @@
+"""Helpers shared by the HTTP application-layer tests."""
+
+from __future__ import annotations
+
+import asyncio
+
+from framewire.sansio.headers import Headers
+
+
+async def exchange(port: int, raw: bytes) -> tuple[int, Headers, bytes]:
+    """Send one raw request (with Connection: close); return status, headers and body."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(raw)
+        response = await asyncio.wait_for(reader.read(-1), timeout=10)
+    finally:
+        writer.close()
+    head, _, body = response.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = Headers(tuple(line.split(": ", 1)) for line in lines)  # type: ignore[misc]
+    return int(status_line.split()[1]), headers, body
