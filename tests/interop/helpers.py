@@ -312,9 +312,8 @@ async def node_echo_server(config: dict[str, Any]) -> AsyncIterator[NodeServer]:
             await _stop(process)
 
 
-async def framewire_client_round(ws: Any, compression: str | None) -> None:
-    """Send BASIC_MESSAGES through a framewire client, check each echo, then one ping."""
-    assert (ws.connection.deflate is not None) is (compression is not None)
+async def echo_basic_messages(ws: Any) -> None:
+    """Send BASIC_MESSAGES through any client with send()/recv(); check every echo."""
     for message in BASIC_MESSAGES:
         payload = make_payload(message.kind, message.size)
         if message.fragments > 1:
@@ -322,4 +321,10 @@ async def framewire_client_round(ws: Any, compression: str | None) -> None:
         else:
             await ws.send(payload)
         assert await ws.recv() == payload, message.label
+
+
+async def framewire_client_round(ws: Any, compression: str | None) -> None:
+    """Check a framewire client negotiated as asked, echo BASIC_MESSAGES, then one ping."""
+    assert (ws.connection.deflate is not None) is (compression is not None)
+    await echo_basic_messages(ws)
     assert await asyncio.wait_for(ws.ping(b"interop"), 5) >= 0

@@ -20,9 +20,8 @@ from tests.interop.helpers import (
     MAX_MESSAGE_SIZE,
     TIMEOUT,
     EchoRecorder,
+    echo_basic_messages,
     framewire_client_round,
-    make_payload,
-    split_payload,
 )
 
 Scenario = Callable[[str], Awaitable[None]]
@@ -82,13 +81,7 @@ def test_websockets_client_echoes_through_framewire_server(compression: str | No
         async with websockets_connect(
             url, compression=compression, max_size=MAX_MESSAGE_SIZE
         ) as ws:
-            for message in BASIC_MESSAGES:
-                payload = make_payload(message.kind, message.size)
-                if message.fragments > 1:
-                    await ws.send(split_payload(payload, message.fragments))
-                else:
-                    await ws.send(payload)
-                assert await ws.recv() == payload, message.label
+            await echo_basic_messages(ws)
             pong = await ws.ping(b"interop")
             await asyncio.wait_for(pong, 5)
             await ws.close(4001, "client bye")
