@@ -41,16 +41,20 @@ def test_a_queue_that_never_empties_stays_compact() -> None:
     assert inbox.has_pieces
 
 
-def test_get_waits_for_a_piece_and_returns_none_once_closed() -> None:
+def test_wait_returns_when_a_piece_comes_or_the_inbox_closes() -> None:
     async def main() -> None:
         inbox = Inbox(4, 1000, lambda: None, lambda: None)
-        waiting = asyncio.create_task(inbox.get())
+        waiting = asyncio.create_task(inbox.wait())
         await asyncio.sleep(0)
+        assert not waiting.done()
         inbox.put("late", True, True)
-        assert await waiting == ("late", True, True)
-        closing = asyncio.create_task(inbox.get())
+        await waiting
+        assert inbox.get_nowait() == ("late", True, True)
+        closing = asyncio.create_task(inbox.wait())
         await asyncio.sleep(0)
+        assert not closing.done()
         inbox.close()
-        assert await closing is None
+        await closing
+        assert inbox.closed and inbox.get_nowait() is None
 
     asyncio.run(main())

@@ -132,11 +132,3 @@ class Inbox:
             await self._waiter
         finally:
             self._waiter = None
-
-    async def get(self) -> Piece | None:
-        """Return the oldest piece, waiting for one; None once closed and empty."""
-        while True:
-            piece = self.get_nowait()
-            if piece is not None or self._closed:
-                return piece
-            await self.wait()

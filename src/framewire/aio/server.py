@@ -122,7 +122,7 @@ class Server:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _reject(self, transport: asyncio.Transport, response: HTTPResponse) -> None:
+    def _reject(self, transport: asyncio.Transport, response: HTTPResponse) -> None:
         body = response.body if isinstance(response.body, bytes) else b""
         fields = response.headers
         headers = (fields.items() if isinstance(fields, Headers) else list(fields)) + [
@@ -182,7 +182,7 @@ class Server:
             transport.close()
             return
         if rejection is not None:
-            await self._reject(transport, rejection)
+            self._reject(transport, rejection)
             return
         if transport.is_closing():
             return

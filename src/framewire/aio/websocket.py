@@ -449,7 +449,6 @@ class WebSocket(asyncio.Protocol):
             await self.wait_drained()
 
     async def _send_fragments(self, fragments: AsyncIterator[Any], compress: bool) -> None:
-        connection = self.connection
         try:
             previous = await fragments.__anext__()
         except StopAsyncIteration:
@@ -465,7 +464,6 @@ class WebSocket(asyncio.Protocol):
             if self._writing_paused:
                 await self.wait_drained()
         self._send_fragment(previous, is_text, started, True, compress)
-        del connection
 
     def _send_fragment(
         self, data: Any, is_text: bool, started: bool, fin: bool, compress: bool
