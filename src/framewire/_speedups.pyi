@@ -2,5 +2,5 @@
 
 from __future__ import annotations
 
-def apply_mask(data: bytes | bytearray | memoryview, mask: bytes) -> bytes:
+def apply_mask(data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview) -> bytes:
     """Return ``data`` XOR-ed with the repeating 4-byte ``mask`` (RFC 6455 5.3)."""

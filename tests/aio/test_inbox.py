@@ -41,20 +41,41 @@ def test_a_queue_that_never_empties_stays_compact() -> None:
     assert inbox.has_pieces
 
 
-def test_wait_returns_when_a_piece_comes_or_the_inbox_closes() -> None:
+async def _wait(inbox: Inbox) -> None:
+    await inbox.wait()
+
+
+def test_wait_returns_when_a_piece_is_announced_or_the_inbox_closes() -> None:
     async def main() -> None:
         inbox = Inbox(4, 1000, lambda: None, lambda: None)
-        waiting = asyncio.create_task(inbox.wait())
+        waiting = asyncio.create_task(_wait(inbox))
         await asyncio.sleep(0)
-        assert not waiting.done()
         inbox.put("late", True, True)
+        await asyncio.sleep(0)
+        assert not waiting.done()  # queuing alone does not wake: the protocol announces a batch
+        inbox.wake_reader()
         await waiting
         assert inbox.get_nowait() == ("late", True, True)
-        closing = asyncio.create_task(inbox.wait())
+        closing = asyncio.create_task(_wait(inbox))
         await asyncio.sleep(0)
         assert not closing.done()
         inbox.close()
         await closing
         assert inbox.closed and inbox.get_nowait() is None
+
+    asyncio.run(main())
+
+
+def test_wake_reader_without_pieces_leaves_the_reader_waiting() -> None:
+    async def main() -> None:
+        inbox = Inbox(4, 1000, lambda: None, lambda: None)
+        waiting = asyncio.create_task(_wait(inbox))
+        await asyncio.sleep(0)
+        inbox.wake_reader()
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        waiting.cancel()
+        await asyncio.gather(waiting, return_exceptions=True)
+        assert waiting.cancelled()
 
     asyncio.run(main())

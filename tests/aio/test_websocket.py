@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import os
 import socket
 import ssl
 import subprocess
+import tracemalloc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -488,3 +490,53 @@ def test_pending_pings_fail_when_the_connection_drops() -> None:
 
     asyncio.run(main())
     assert len(seen) == 1 and isinstance(seen[0], ConnectionClosedError)
+
+
+def test_reads_go_into_one_shared_buffer_without_a_read_sized_allocation() -> None:
+    """WebSocket reads with recv_into() into the loop's receive buffer. asyncio's plain recv()
+    allocates a 256 KiB bytes object per read, which glibc may serve with mmap/munmap: that made
+    fresh servers twice as slow on small messages (docs/topics/performance.md)."""
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send(b"warm up")
+            assert await ws.recv() == b"warm up"
+            tracemalloc.start()
+            try:
+                for index in range(50):
+                    await ws.send(b"%d" % index)
+                    assert await ws.recv() == b"%d" % index
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+            # 100 reads (both ends) in the window; one 256 KiB read buffer would show here.
+            assert peak < 64 * 1024, f"peak {peak} bytes during 50 round trips"
+
+    run_with_server(scenario)
+
+
+def test_the_handler_task_runs_in_its_own_context_when_resumed_by_a_read() -> None:
+    """Messages wake the handler's task inline (aio/wakeup.py): it must still be that task,
+    with its context variables, asyncio.timeout() and cancellation working."""
+    tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="unset")
+    seen: list[object] = []
+
+    async def handler(ws: WebSocket) -> None:
+        tag.set("handler")
+        me = asyncio.current_task()
+        async for message in ws:
+            seen.append((asyncio.current_task() is me, tag.get()))
+            async with asyncio.timeout(5):
+                await ws.send(message)
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.01):
+                await ws.recv()
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            for index in range(3):
+                await ws.send(f"m{index}")
+                assert await ws.recv() == f"m{index}"
+
+    run_with_server(scenario, handler)
+    assert seen == [(True, "handler")] * 3

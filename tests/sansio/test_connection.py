@@ -485,3 +485,33 @@ def test_mutated_frame_streams_never_raise_and_split_the_same(
     assert len(failures) <= 1
     if failures:
         assert whole[-1] is failures[0]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@settings(max_examples=60, deadline=None)
+@given(cuts=st.lists(st.integers(min_value=1, max_value=400), min_size=1, max_size=8))
+def test_a_reused_receive_buffer_is_never_kept(stream: bool, cuts: list[int]) -> None:
+    """The asyncio side reads every socket into one shared buffer: receive_data() must copy
+    whatever it keeps, since the buffer is overwritten by the next read."""
+    data = (
+        frame(TEXT, "héllo".encode())
+        + frame(BINARY, bytes(range(200)), fin=False)
+        + frame(PING, b"p")
+        + frame(CONT, b"tail" * 30)
+        + frame(BINARY, b"\x00" * 130)
+    )
+    conn = Connection(Role.SERVER, stream_messages=stream)
+    shared = bytearray(512)
+    view = memoryview(shared)
+    events: list[object] = []
+    position = 0
+    for cut in [*cuts, len(data)]:
+        chunk = data[position : position + cut]
+        if not chunk:
+            break
+        shared[: len(chunk)] = chunk
+        conn.receive_data(view[: len(chunk)])
+        shared[:] = b"\xee" * len(shared)  # the next read overwrites the buffer
+        events.extend(conn.events_received())
+        position += len(chunk)
+    assert _merge_chunks(events) == _merge_chunks(server_events(data, stream_messages=stream))

@@ -163,3 +163,11 @@ def test_python_path_matches_reference_on_both_sides_of_the_translate_threshold(
     assert mask.py_apply_mask(data, b"\x9a\x01\xff\x42") == reference_mask(
         payload[5:], b"\x9a\x01\xff\x42"
     )
+
+
+def test_mask_may_be_a_view_of_a_receive_buffer(mask_impl: MaskFunction) -> None:
+    buffer = bytearray(b"\x00\x01key!payload bytes")
+    view = memoryview(buffer)
+    expected = mask_impl(bytes(buffer[6:]), b"key!")
+    assert mask_impl(view[6:], view[2:6]) == expected
+    assert mask_impl(view[6:], bytearray(b"key!")) == expected

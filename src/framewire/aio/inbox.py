@@ -3,14 +3,17 @@
 Received message pieces wait here until the application asks for them. Two budgets bound it:
 ``max_queue`` complete messages and ``max_queue_bytes`` bytes. Past either, the transport stops
 reading (so TCP's flow control pushes back on the peer); once the application has taken enough,
-reading resumes at half the budget. One Future at most is ever waiting, and none is made when a
-message is already there.
+reading resumes at half the budget. One Wakeup at most is ever waiting, and none is made when a
+message is already there. Queuing does not wake the reader: the protocol calls wake_reader() once
+it has queued everything one read brought, so the reader takes the whole batch in one step.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+
+from framewire.aio.wakeup import Wakeup
 
 __all__ = ["Inbox"]
 
@@ -57,7 +60,7 @@ class Inbox:
         self._messages = 0  # complete messages in the queue
         self._bytes = 0
         self._paused = False
-        self._waiter: asyncio.Future[None] | None = None
+        self._waiter: Wakeup | None = None
         self._closed = False
 
     def put(self, data: str | bytes | memoryview, is_text: bool, last: bool) -> None:
@@ -71,16 +74,21 @@ class Inbox:
         ):
             self._paused = True
             self._pause()
+
+    def wake_reader(self) -> None:
+        """Resume the reader waiting in wait(), if any, now (see Wakeup.resume_now)."""
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None and self._head < len(self._pieces):
+            self._waiter = None
+            waiter.resume_now()
 
     def close(self) -> None:
-        """No more pieces will come: wake the reader so it sees the end."""
+        """No more pieces will come: wake the reader (in a later loop turn) so it sees the end."""
         self._closed = True
         waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self._waiter = None
+            waiter.resume_soon()
 
     @property
     def has_pieces(self) -> bool:
@@ -125,10 +133,8 @@ class Inbox:
         """True once close() was called: no more pieces will be queued."""
         return self._closed
 
-    async def wait(self) -> None:
-        """Wait until a piece is queued or the inbox is closed."""
-        self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            await self._waiter
-        finally:
-            self._waiter = None
+    def wait(self) -> Wakeup:
+        """Return what to await until a piece is queued (and wake_reader() called) or the inbox
+        is closed."""
+        waiter = self._waiter = Wakeup(asyncio.get_running_loop())
+        return waiter

@@ -1,8 +1,9 @@
 """WebSocket: one open connection, as an asyncio protocol, with the user-facing API.
 
-The object is itself the transport's protocol, so bytes go from data_received straight into the
-sans-I/O Connection and events straight into the Inbox: no task per connection or per frame.
-Timers (keepalive pings, the close timeout) are loop callbacks, not tasks.
+The object is itself the transport's (buffered) protocol, so bytes go from the socket into the
+loop's shared receive buffer, straight into the sans-I/O Connection, and events straight into the
+Inbox: no task per connection or per frame. Timers (keepalive pings, the close timeout) are loop
+callbacks, not tasks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
+from framewire.aio.receive_buffer import receive_buffer
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -54,7 +56,7 @@ class Request:
         return f"Request({self.target!r})"
 
 
-class WebSocket(asyncio.Protocol):
+class WebSocket(asyncio.BufferedProtocol):
     """An open WebSocket connection.
 
     Iterate over it to receive messages (``str`` for text, ``bytes`` for binary) until a normal
@@ -101,6 +103,7 @@ class WebSocket(asyncio.Protocol):
         if max_queue_bytes is None:
             max_queue_bytes = max(1 << 20, 4 * (max_size or (1 << 20)))
         self._loop = asyncio.get_running_loop()
+        self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
         self._transport: asyncio.Transport | None = None
         self._reading_paused = False
@@ -129,8 +132,19 @@ class WebSocket(asyncio.Protocol):
         self.local_address = transport.get_extra_info("sockname")
         self._pings.start()
 
-    def data_received(self, data: bytes) -> None:
-        """Feed received bytes to the state machine and act on the events."""
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The transport reads into the loop's shared receive buffer."""
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` arrived in the receive buffer: consume them before returning."""
+        self.data_received(self._buffer[:nbytes])
+
+    def data_received(self, data: bytes | memoryview) -> None:
+        """Feed received bytes to the state machine, act on the events, wake the reader.
+
+        ``data`` may be a view of the shared receive buffer: the Connection copies what it keeps.
+        """
         connection = self.connection
         connection.receive_data(data)
         inbox = self._inbox
@@ -147,6 +161,7 @@ class WebSocket(asyncio.Protocol):
         if connection.pending_failure is not None:
             self._defer_failure()
         self._flush()
+        inbox.wake_reader()
 
     def _defer_failure(self) -> None:
         """The peer broke the protocol after sending messages the application has not read.
@@ -401,7 +416,18 @@ class WebSocket(asyncio.Protocol):
         """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
         # Repeats recv()'s body instead of awaiting it: one coroutine level less per message
         # in the most common loop (benchmarks/run.py, round trips).
-        piece = None if self._receiving else self._inbox.get_nowait()
+        piece = None
+        if not self._receiving:
+            inbox = self._inbox
+            piece = inbox.get_nowait()
+            if piece is None and not inbox.closed:
+                # Waits here rather than in _get_piece(): one coroutine less per message.
+                self._receiving = True
+                try:
+                    await inbox.wait()
+                finally:
+                    self._receiving = False
+                piece = inbox.get_nowait()
         try:
             if piece is None:
                 piece = await self._get_piece()
@@ -432,7 +458,9 @@ class WebSocket(asyncio.Protocol):
         connection = self.connection
         if connection.state is not State.OPEN or connection.close_sent is not None:
             raise self._closed_exception()
-        if isinstance(message, str):
+        if type(message) is bytes:
+            connection.send_binary(message, compress=compress)
+        elif isinstance(message, str):
             connection.send_text(message, compress=compress)
         elif isinstance(message, bytes | bytearray | memoryview):
             connection.send_binary(message, compress=compress)

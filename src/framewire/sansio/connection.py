@@ -169,16 +169,17 @@ class Connection:
     # ----------------------------------------------------------------- receiving
 
     def receive_data(self, data: BytesLike) -> None:
-        """Feed bytes received from the peer; never raises on bad input."""
+        """Feed bytes received from the peer; never raises on bad input.
+
+        ``data`` is not kept: the caller may reuse its buffer (a bytearray or a memoryview of
+        one) as soon as this returns.
+        """
         if self._input_done or not data:
             return
+        if type(data) is memoryview and (data.ndim != 1 or data.itemsize != 1):
+            data = data.tobytes()
         decoder = self._decoder
-        if (
-            type(data) is bytes
-            and not decoder._pending
-            and not decoder._remaining
-            and not self._assembler.in_message
-        ):
+        if not decoder._pending and not decoder._remaining and not self._assembler.in_message:
             position = self._receive_whole_frames(data)
             if position == len(data):
                 return
@@ -209,7 +210,7 @@ class Connection:
             else:
                 self.fail(decode_error.close_code, str(decode_error))
 
-    def _receive_whole_frames(self, data: bytes) -> int:
+    def _receive_whole_frames(self, data: BytesLike) -> int:
         """Fast path: turn the complete, unfragmented, uncompressed text and binary frames at the
         start of ``data`` into events; return how many bytes were consumed.
 
@@ -242,9 +243,10 @@ class Connection:
             stop = start + length
             if stop > end or (max_size is not None and length > max_size):
                 break
-            payload = data[start:stop]
             if masked:
-                payload = apply_mask(payload, data[start - 4 : start])
+                payload = apply_mask(data[start:stop], data[start - 4 : start])
+            else:
+                payload = bytes(data[start:stop])
             if first_byte == 0x81:
                 try:
                     text = payload.decode("utf-8")
@@ -328,11 +330,30 @@ class Connection:
             compress: False to send this message uncompressed even if deflate was negotiated.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else data
+        if fin and self._plain_small(payload):
+            self._outgoing.append(bytes((0x81, len(payload))) + payload)
+            return
         self._send_data(Opcode.TEXT, payload, fin, compress)
 
     def send_binary(self, data: BytesLike, *, fin: bool = True, compress: bool = True) -> None:
         """Send a binary message, or the first frame of one when ``fin`` is False."""
+        if fin and self._plain_small(data):
+            self._outgoing.append(bytes((0x82, len(data))) + data)
+            return
         self._send_data(Opcode.BINARY, data, fin, compress)
+
+    def _plain_small(self, payload: BytesLike) -> bool:
+        """True when ``payload`` goes out as one frame with a 2-byte header, as it is: the
+        common case, framed here without the general path's calls (benchmarks/run.py)."""
+        return (
+            self._masks is None
+            and self.deflate is None
+            and len(payload) < 126
+            and self._sending_opcode is None
+            and self.close_sent is None
+            and self.state is State.OPEN
+            and type(payload) is bytes
+        )
 
     def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:
         """Send the next frame of the fragmented message started with ``fin=False``."""

@@ -13,7 +13,7 @@ __all__ = ["SPEEDUPS", "apply_mask", "py_apply_mask"]
 BytesLike = bytes | bytearray | memoryview
 
 
-def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
+def py_apply_mask(data: BytesLike, mask: BytesLike) -> bytes:
     """Return ``data`` XOR-ed with the repeating 4-byte ``mask`` (RFC 6455 5.3).
 
     Pure Python without a per-byte loop: the payload and the repeated mask become two big
@@ -22,6 +22,8 @@ def py_apply_mask(data: BytesLike, mask: bytes) -> bytes:
     # Check the mask first so that empty data fails like the C version does.
     if len(mask) != 4:
         raise ValueError(f"mask must be 4 bytes, got {len(mask)}")
+    if type(mask) is not bytes:
+        mask = bytes(mask)  # a view of a receive buffer cannot be repeated with *
     # A memoryview of another format (e.g. "I") has len() in items: count bytes instead.
     length = data.nbytes if isinstance(data, memoryview) else len(data)
     if length == 0:
