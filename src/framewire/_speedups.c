@@ -1,7 +1,8 @@
-/* Optional C accelerator for framewire.sansio.mask.
+/* Optional C accelerator for framewire.sansio.mask and framewire.sansio.whole_frames.
  *
  * apply_mask() mirrors framewire.sansio.mask.py_apply_mask exactly: same arguments, same
- * result, same ValueError for a mask that is not 4 bytes. sansio/mask.py is the only importer.
+ * result, same ValueError for a mask that is not 4 bytes. parse_whole_frames() mirrors
+ * framewire.sansio.whole_frames.py_parse_whole_frames. Those two modules are the only importers.
  *
  * Strategy: XOR bytes one at a time until the output pointer is 8-byte aligned, then XOR 8-byte
  * words with the mask rotated to match that starting offset, then finish the tail bytewise.
@@ -153,9 +154,136 @@ exit:
     return result;
 }
 
+PyDoc_STRVAR(parse_whole_frames_doc,
+"parse_whole_frames(data, masked, max_size, out, /)\n"
+"--\n"
+"\n"
+"Append (payload, is_text, True) to out for each whole, unfragmented, uncompressed text or\n"
+"binary frame at the start of data; return the number of bytes those frames took.");
+
+/* Unmasked text payloads up to this size are decoded from a stack buffer. */
+#define SMALL_TEXT 2048
+
+static PyObject *
+frame_payload(const unsigned char *source, Py_ssize_t length, const unsigned char *mask,
+              int is_text)
+{
+    if (!is_text) {
+        PyObject *payload = PyBytes_FromStringAndSize(mask ? NULL : (const char *)source, length);
+        if (payload != NULL && mask) {
+            xor_with_mask(source, (unsigned char *)PyBytes_AS_STRING(payload), length, mask);
+        }
+        return payload;
+    }
+    if (!mask) {
+        return PyUnicode_DecodeUTF8((const char *)source, length, NULL);
+    }
+    if (length <= SMALL_TEXT) {
+        unsigned char plain[SMALL_TEXT];
+        xor_with_mask(source, plain, length, mask);
+        return PyUnicode_DecodeUTF8((const char *)plain, length, NULL);
+    }
+    PyObject *plain = PyBytes_FromStringAndSize(NULL, length);
+    if (plain == NULL) {
+        return NULL;
+    }
+    xor_with_mask(source, (unsigned char *)PyBytes_AS_STRING(plain), length, mask);
+    PyObject *text = PyUnicode_DecodeUTF8(PyBytes_AS_STRING(plain), length, NULL);
+    Py_DECREF(plain);
+    return text;
+}
+
+static PyObject *
+parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    Py_ssize_t max_size = -1; /* no limit */
+    Py_ssize_t position = 0;
+    int masked;
+    PyObject *out;
+
+    (void)module;
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "parse_whole_frames() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    out = args[3];
+    if (!PyList_Check(out)) {
+        PyErr_SetString(PyExc_TypeError, "parse_whole_frames(): out must be a list");
+        return NULL;
+    }
+    masked = PyObject_IsTrue(args[1]);
+    if (masked < 0) {
+        return NULL;
+    }
+    if (args[2] != Py_None) {
+        max_size = PyLong_AsSsize_t(args[2]);
+        if (max_size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (max_size < 0) {
+            PyErr_SetString(PyExc_ValueError, "parse_whole_frames(): max_size must be >= 0");
+            return NULL;
+        }
+    }
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_C_CONTIGUOUS) < 0) {
+        return NULL;
+    }
+    const unsigned char *bytes = (const unsigned char *)data.buf;
+    const Py_ssize_t end = data.len;
+    const Py_ssize_t header_length = masked ? 6 : 2;
+
+    while (end - position >= header_length) {
+        const unsigned char first_byte = bytes[position];
+        if (first_byte != 0x81 && first_byte != 0x82) {
+            break;
+        }
+        const unsigned char second_byte = bytes[position + 1];
+        if (((second_byte & 0x80) != 0) != (masked != 0)) {
+            break;
+        }
+        Py_ssize_t length = second_byte & 0x7F;
+        Py_ssize_t start = position + header_length;
+        if (length >= 126) {
+            if (length == 127 || end - position < header_length + 2) {
+                break;
+            }
+            length = ((Py_ssize_t)bytes[position + 2] << 8) | bytes[position + 3];
+            start += 2;
+        }
+        if (length > end - start || (max_size >= 0 && length > max_size)) {
+            break;
+        }
+        const int is_text = first_byte == 0x81;
+        PyObject *payload = frame_payload(bytes + start, length, masked ? bytes + start - 4 : NULL,
+                                          is_text);
+        if (payload == NULL) {
+            if (is_text && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear(); /* invalid UTF-8: the general path fails the connection */
+                break;
+            }
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        PyObject *piece = PyTuple_Pack(3, payload, is_text ? Py_True : Py_False, Py_True);
+        Py_DECREF(payload);
+        if (piece == NULL || PyList_Append(out, piece) < 0) {
+            Py_XDECREF(piece);
+            PyBuffer_Release(&data);
+            return NULL;
+        }
+        Py_DECREF(piece);
+        position = start + length;
+    }
+    PyBuffer_Release(&data);
+    return PyLong_FromSsize_t(position);
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL | METH_KEYWORDS,
      apply_mask_doc},
+    {"parse_whole_frames", (PyCFunction)(void (*)(void))parse_whole_frames, METH_FASTCALL,
+     parse_whole_frames_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -172,7 +300,7 @@ static PyModuleDef_Slot speedups_slots[] = {
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "framewire._speedups",
-    .m_doc = "Optional C accelerator for framewire.sansio.mask (imported only there).",
+    .m_doc = "Optional C accelerator for framewire.sansio.mask and .whole_frames.",
     .m_size = 0,
     .m_methods = speedups_methods,
     .m_slots = speedups_slots,

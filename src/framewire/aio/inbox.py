@@ -11,7 +11,7 @@ it has queued everything one read brought, so the reader takes the whole batch i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from framewire.aio.wakeup import Wakeup
 
@@ -69,6 +69,20 @@ class Inbox:
         self._bytes += len(data)
         if last:
             self._messages += 1
+        if not self._paused and (
+            self._messages > self.max_queue or self._bytes > self.max_queue_bytes
+        ):
+            self._paused = True
+            self._pause()
+
+    def put_messages(self, messages: Sequence[Piece]) -> None:
+        """Queue whole messages, each ``(data, is_text, True)``, in order."""
+        self._pieces.extend(messages)
+        self._messages += len(messages)
+        size = 0
+        for piece in messages:
+            size += len(piece[0])
+        self._bytes += size
         if not self._paused and (
             self._messages > self.max_queue or self._bytes > self.max_queue_bytes
         ):

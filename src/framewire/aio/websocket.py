@@ -34,6 +34,8 @@ BytesLike = bytes | bytearray | memoryview
 _OK_CODES = frozenset({1000, 1001, 1005})
 _NO_JOIN_SIZE = 256 * 1024
 _FAILURE_GRACE = 1.0  # seconds the application gets to read messages before a protocol error
+# Scratch list for buffer_updated's fast path; emptied before anything else can run.
+_messages: list[tuple[str | bytes, bool, bool]] = []
 
 
 class Request:
@@ -138,7 +140,16 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """``nbytes`` arrived in the receive buffer: consume them before returning."""
-        self.data_received(self._buffer[:nbytes])
+        data = self._buffer[:nbytes]
+        messages = _messages
+        used = self.connection.receive_messages(data, messages)
+        if messages:
+            self._inbox.put_messages(messages)
+            messages.clear()
+        if used < nbytes:
+            self.data_received(data[used:])
+        else:
+            self._inbox.wake_reader()
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the state machine, act on the events, wake the reader.

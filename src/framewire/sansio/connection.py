@@ -39,6 +39,7 @@ from framewire.sansio.frames import (
 )
 from framewire.sansio.limits import WebSocketLimits
 from framewire.sansio.mask import apply_mask
+from framewire.sansio.whole_frames import parse_whole_frames
 
 if TYPE_CHECKING:
     from framewire.sansio.deflate import PerMessageDeflate
@@ -212,53 +213,33 @@ class Connection:
 
     def _receive_whole_frames(self, data: BytesLike) -> int:
         """Fast path: turn the complete, unfragmented, uncompressed text and binary frames at the
-        start of ``data`` into events; return how many bytes were consumed.
-
-        Shaped for speed (benchmarks/run.py, round trips of small messages): this is what almost
-        every read holds. It stops at the first frame that needs anything else (fragments,
-        control frames, compression, an error, an incomplete frame) and leaves it to the
-        general decoder, which then sees those bytes for the first time.
-        """
-        end = len(data)
-        position = 0
-        masked = not self._is_client
-        header_length = 6 if masked else 2
-        max_size = self.limits.max_message_size
-        stream = self._assembler.stream
+        start of ``data`` into events; return how many bytes were consumed (whole_frames.py)."""
+        pieces: list[tuple[str | bytes, bool, bool]] = []
+        position = parse_whole_frames(
+            data, not self._is_client, self.limits.max_message_size, pieces
+        )
         events = self._events
-        while end - position >= header_length:
-            first_byte = data[position]
-            if first_byte != 0x81 and first_byte != 0x82:
-                break
-            second_byte = data[position + 1]
-            if bool(second_byte & 0x80) is not masked:
-                break
-            length = second_byte & 0x7F
-            start = position + header_length
-            if length >= 126:
-                if length == 127 or end - position < header_length + 2:
-                    break
-                length = (data[position + 2] << 8) | data[position + 3]
-                start += 2
-            stop = start + length
-            if stop > end or (max_size is not None and length > max_size):
-                break
-            if masked:
-                payload = apply_mask(data[start:stop], data[start - 4 : start])
-            else:
-                payload = bytes(data[start:stop])
-            if first_byte == 0x81:
-                try:
-                    text = payload.decode("utf-8")
-                except UnicodeDecodeError:
-                    break
-                events.append(MessageChunk(text, True, True, True) if stream else TextMessage(text))
-            else:
-                events.append(
-                    MessageChunk(payload, False, True, True) if stream else BinaryMessage(payload)
-                )
-            position = stop
+        if self._assembler.stream:
+            for payload, is_text, _ in pieces:
+                events.append(MessageChunk(payload, is_text, True, True))
+        else:
+            for payload, is_text, _ in pieces:
+                events.append(TextMessage(payload) if is_text else BinaryMessage(payload))  # type: ignore[arg-type]
         return position
+
+    def receive_messages(self, data: BytesLike, out: list[tuple[str | bytes, bool, bool]]) -> int:
+        """Fast path for integrations that queue messages themselves, as the asyncio layer does.
+
+        Appends ``(payload, is_text, True)`` for each complete, unfragmented, uncompressed text
+        or binary frame at the start of ``data`` (``str`` for text, ``bytes`` for binary) and
+        returns how many bytes they took; the caller passes the rest, ``data[returned:]``, to
+        receive_data(). Returns 0 while a frame or message is partly received or after the
+        input ended. Call it only once events_received() is drained, so order is kept.
+        """
+        decoder = self._decoder
+        if self._input_done or decoder._pending or decoder._remaining or self._assembler.in_message:
+            return 0
+        return parse_whole_frames(data, not self._is_client, self.limits.max_message_size, out)
 
     def apply_pending_failure(self) -> None:
         """Fail the connection now for the protocol error held back by ``defer_failure``."""
