@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from framewire.aio.wakeup import PyWakeup
+
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview) -> bytes:
     """Return ``data`` XOR-ed with the repeating 4-byte ``mask`` (RFC 6455 5.3)."""
 
@@ -14,3 +16,6 @@ def parse_whole_frames(
 ) -> int:
     """Append (payload, is_text, True) per whole simple frame at the start of ``data``; return
     the bytes they took (see framewire.sansio.whole_frames)."""
+
+class Wakeup(PyWakeup):
+    """The C twin of framewire.aio.wakeup.PyWakeup."""

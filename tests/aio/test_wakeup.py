@@ -7,7 +7,18 @@ import contextvars
 
 import pytest
 
-from framewire.aio.wakeup import Wakeup
+from framewire.aio.wakeup import PyWakeup
+
+Wakeup = PyWakeup  # replaced per test by the fixture below: the Python class, then the C one
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test with PyWakeup, then with framewire._speedups.Wakeup."""
+    if request.param == "c":
+        speedups = pytest.importorskip("framewire._speedups")
+        monkeypatch.setitem(globals(), "Wakeup", speedups.Wakeup)
+
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 

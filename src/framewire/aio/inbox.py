@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 
-from framewire.aio.wakeup import Wakeup
+from framewire.aio.wakeup import PyWakeup, Wakeup
 
 __all__ = ["Inbox"]
 
@@ -60,7 +60,7 @@ class Inbox:
         self._messages = 0  # complete messages in the queue
         self._bytes = 0
         self._paused = False
-        self._waiter: Wakeup | None = None
+        self._waiter: PyWakeup | None = None
         self._closed = False
 
     def put(self, data: str | bytes | memoryview, is_text: bool, last: bool) -> None:
@@ -147,7 +147,7 @@ class Inbox:
         """True once close() was called: no more pieces will be queued."""
         return self._closed
 
-    def wait(self) -> Wakeup:
+    def wait(self) -> PyWakeup:
         """Return what to await until a piece is queued (and wake_reader() called) or the inbox
         is closed."""
         waiter = self._waiter = Wakeup(asyncio.get_running_loop())

@@ -8,22 +8,26 @@ and, in a round-trip workload, about a quarter of the server's time per message
 ``resume_now()`` is called from a protocol callback, the way the loop would have run it a moment
 later: same task, same context, same exception handling. Inside another task's step (where
 asyncio forbids entering a second task) it falls back to ``call_soon``.
+
+``framewire._speedups.Wakeup`` is the same class in C, used when it was built and
+FRAMEWIRE_NO_SPEEDUPS is unset (``SPEEDUPS`` says which one is in use).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Generator
 from contextvars import Context
 from typing import Any
 
-__all__ = ["Wakeup"]
+__all__ = ["SPEEDUPS", "PyWakeup", "Wakeup"]
 
 _current_task = asyncio.current_task
 _PENDING, _RESUMED, _CANCELLED = 0, 1, 2
 
 
-class Wakeup:
+class PyWakeup:
     """A one-shot, future-like event that one task awaits (``await wakeup``)."""
 
     __slots__ = ("_asyncio_future_blocking", "_callback", "_context", "_loop", "_state")
@@ -35,7 +39,7 @@ class Wakeup:
         self._context: Context | None = None
         self._asyncio_future_blocking = False
 
-    def __await__(self) -> Generator[Wakeup, None, None]:
+    def __await__(self) -> Generator[PyWakeup, None, None]:
         if self._state == _PENDING:
             self._asyncio_future_blocking = True
             yield self
@@ -119,3 +123,16 @@ class Wakeup:
         if callback is not None:
             self._loop.call_soon(callback, self, context=self._context)
         return True
+
+
+Wakeup: type[PyWakeup] = PyWakeup
+SPEEDUPS = False
+
+if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
+    try:
+        from framewire._speedups import Wakeup as _CWakeup
+    except ImportError:  # the extension is optional, or older than this module
+        pass
+    else:
+        Wakeup = _CWakeup
+        SPEEDUPS = True
