@@ -42,7 +42,7 @@ def test_a_queue_that_never_empties_stays_compact() -> None:
 
 
 async def _wait(inbox: Inbox) -> None:
-    await inbox.wait()
+    await inbox.wait(asyncio.get_running_loop())
 
 
 def test_wait_returns_when_a_piece_is_announced_or_the_inbox_closes() -> None:
@@ -77,5 +77,29 @@ def test_wake_reader_without_pieces_leaves_the_reader_waiting() -> None:
         waiting.cancel()
         await asyncio.gather(waiting, return_exceptions=True)
         assert waiting.cancelled()
+
+    asyncio.run(main())
+
+
+def test_take_messages_queues_a_batch_counts_it_and_wakes_the_reader() -> None:
+    async def main() -> None:
+        calls: list[str] = []
+        inbox = Inbox(2, 1000, lambda: calls.append("pause"), lambda: calls.append("resume"))
+        waiting = asyncio.create_task(_wait(inbox))
+        await asyncio.sleep(0)
+        batch: list[tuple[str | bytes, bool, bool]] = [("a", True, True), (b"bc", False, True)]
+        inbox.take_messages(batch, False)
+        assert batch == []
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        inbox.take_messages([], True)
+        await asyncio.wait_for(waiting, 5)
+        inbox.take_messages([(b"d", False, True)], True)
+        assert calls == ["pause"]  # three whole messages exceed max_queue=2
+        assert inbox.get_nowait() == ("a", True, True)
+        assert inbox.get_nowait() == (b"bc", False, True)
+        assert calls == ["pause", "resume"]
+        assert inbox.get_nowait() == (b"d", False, True)
+        assert inbox.get_nowait() is None
 
     asyncio.run(main())

@@ -515,3 +515,32 @@ def test_a_reused_receive_buffer_is_never_kept(stream: bool, cuts: list[int]) ->
         events.extend(conn.events_received())
         position += len(chunk)
     assert _merge_chunks(events) == _merge_chunks(server_events(data, stream_messages=stream))
+
+
+def test_frame_now_is_the_general_send_path_for_the_common_case() -> None:
+    for message in ["", "é" * 50, "x" * 16383, b"", b"\x00" * 125, b"\x01" * 126, b"b" * 65535]:
+        general = Connection(Role.SERVER)
+        if isinstance(message, str):
+            general.send_text(message)
+        else:
+            general.send_binary(message)
+        fast = Connection(Role.SERVER).frame_now(message)
+        assert fast == b"".join(general.data_to_send()), len(message)
+
+
+def test_frame_now_declines_what_needs_the_general_path() -> None:
+    assert Connection(Role.CLIENT).frame_now(b"masked") is None
+    assert Connection(Role.SERVER).frame_now(b"x" * 65536) is None
+    assert Connection(Role.SERVER).frame_now("x" * 16384) is None
+    assert Connection(Role.SERVER).frame_now(bytearray(b"x")) is None  # type: ignore[arg-type]
+    queued = Connection(Role.SERVER)
+    queued.send_ping(b"first")
+    assert queued.frame_now(b"after the ping") is None
+    fragmenting = Connection(Role.SERVER)
+    fragmenting.send_binary(b"part", fin=False)
+    fragmenting.data_to_send()
+    assert fragmenting.frame_now(b"x") is None
+    closing = Connection(Role.SERVER)
+    closing.send_close()
+    closing.data_to_send()
+    assert closing.frame_now(b"x") is None

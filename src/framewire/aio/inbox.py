@@ -4,20 +4,22 @@ Received message pieces wait here until the application asks for them. Two budge
 ``max_queue`` complete messages and ``max_queue_bytes`` bytes. Past either, the transport stops
 reading (so TCP's flow control pushes back on the peer); once the application has taken enough,
 reading resumes at half the budget. One Wakeup at most is ever waiting, and none is made when a
-message is already there. Queuing does not wake the reader: the protocol calls wake_reader() once
-it has queued everything one read brought, so the reader takes the whole batch in one step.
+message is already there. put() does not wake the reader: the protocol calls wake_reader() once
+it has queued everything one read brought, so the reader takes the whole batch in one step;
+take_messages() queues a batch of whole messages and can wake the reader itself.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 from framewire.aio.wakeup import PyWakeup, Wakeup
 
 __all__ = ["Inbox"]
 
 Piece = tuple[str | bytes | memoryview, bool, bool]  # (data, is_text, last)
+WholeMessage = tuple[str | bytes, bool, bool]  # (data, is_text, True)
 
 
 class Inbox:
@@ -75,19 +77,26 @@ class Inbox:
             self._paused = True
             self._pause()
 
-    def put_messages(self, messages: Sequence[Piece]) -> None:
-        """Queue whole messages, each ``(data, is_text, True)``, in order."""
-        self._pieces.extend(messages)
-        self._messages += len(messages)
+    def take_messages(self, messages: list[WholeMessage], wake: bool) -> None:
+        """Move whole messages, each ``(data, is_text, True)``, from ``messages`` (left empty)
+        to the queue, in order; then wake the reader if ``wake`` (the read held nothing else)."""
+        pieces = self._pieces
         size = 0
         for piece in messages:
             size += len(piece[0])
+            pieces.append(piece)
+        self._messages += len(messages)
+        messages.clear()
         self._bytes += size
         if not self._paused and (
             self._messages > self.max_queue or self._bytes > self.max_queue_bytes
         ):
             self._paused = True
             self._pause()
+        waiter = self._waiter
+        if wake and waiter is not None:
+            self._waiter = None
+            waiter.resume_now()
 
     def wake_reader(self) -> None:
         """Resume the reader waiting in wait(), if any, now (see Wakeup.resume_now)."""
@@ -147,8 +156,12 @@ class Inbox:
         """True once close() was called: no more pieces will be queued."""
         return self._closed
 
-    def wait(self) -> PyWakeup:
+    def wait(self, loop: asyncio.AbstractEventLoop) -> PyWakeup:
         """Return what to await until a piece is queued (and wake_reader() called) or the inbox
-        is closed."""
-        waiter = self._waiter = Wakeup(asyncio.get_running_loop())
+        is closed.
+
+        ``loop`` is the running loop, passed in because asyncio.get_running_loop() costs a
+        getpid() system call on Python 3.11 (strace of benchmarks/run.py's echo server).
+        """
+        waiter = self._waiter = Wakeup(loop)
         return waiter

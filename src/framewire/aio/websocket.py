@@ -143,13 +143,12 @@ class WebSocket(asyncio.BufferedProtocol):
         data = self._buffer[:nbytes]
         messages = _messages
         used = self.connection.receive_messages(data, messages)
-        if messages:
-            self._inbox.put_messages(messages)
-            messages.clear()
         if used < nbytes:
-            self.data_received(data[used:])
-        else:
-            self._inbox.wake_reader()
+            if messages:
+                self._inbox.take_messages(messages, False)
+            self.data_received(data[used:])  # wakes the reader once it is all processed
+        elif messages:
+            self._inbox.take_messages(messages, True)
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the state machine, act on the events, wake the reader.
@@ -394,7 +393,7 @@ class WebSocket(asyncio.BufferedProtocol):
                     return piece
                 if inbox.closed:
                     break
-                await inbox.wait()
+                await inbox.wait(self._loop)
         finally:
             self._receiving = False
         if self.connection.pending_failure is not None:
@@ -435,7 +434,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 # Waits here rather than in _get_piece(): one coroutine less per message.
                 self._receiving = True
                 try:
-                    await inbox.wait()
+                    await inbox.wait(self._loop)
                 finally:
                     self._receiving = False
                 piece = inbox.get_nowait()
@@ -467,11 +466,16 @@ class WebSocket(asyncio.BufferedProtocol):
             TypeError: the message is of an unsupported type.
         """
         connection = self.connection
+        if not self._writing_paused:
+            frame = connection.frame_now(message)  # type: ignore[arg-type]
+            if frame is not None:
+                transport = self._transport
+                if transport is not None and not transport.is_closing():
+                    transport.write(frame)
+                return
         if connection.state is not State.OPEN or connection.close_sent is not None:
             raise self._closed_exception()
-        if type(message) is bytes:
-            connection.send_binary(message, compress=compress)
-        elif isinstance(message, str):
+        if isinstance(message, str):
             connection.send_text(message, compress=compress)
         elif isinstance(message, bytes | bytearray | memoryview):
             connection.send_binary(message, compress=compress)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import os
+import struct
 from typing import TYPE_CHECKING
 
 from framewire.exceptions import InvalidState, ProtocolError
@@ -43,6 +44,8 @@ from framewire.sansio.whole_frames import parse_whole_frames
 
 if TYPE_CHECKING:
     from framewire.sansio.deflate import PerMessageDeflate
+
+_PACK_16 = struct.Struct("!BBH").pack
 
 __all__ = ["Connection", "Role", "State"]
 
@@ -311,30 +314,44 @@ class Connection:
             compress: False to send this message uncompressed even if deflate was negotiated.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        if fin and self._plain_small(payload):
-            self._outgoing.append(bytes((0x81, len(payload))) + payload)
-            return
         self._send_data(Opcode.TEXT, payload, fin, compress)
 
     def send_binary(self, data: BytesLike, *, fin: bool = True, compress: bool = True) -> None:
         """Send a binary message, or the first frame of one when ``fin`` is False."""
-        if fin and self._plain_small(data):
-            self._outgoing.append(bytes((0x82, len(data))) + data)
-            return
         self._send_data(Opcode.BINARY, data, fin, compress)
 
-    def _plain_small(self, payload: BytesLike) -> bool:
-        """True when ``payload`` goes out as one frame with a 2-byte header, as it is: the
-        common case, framed here without the general path's calls (benchmarks/run.py)."""
-        return (
-            self._masks is None
-            and self.deflate is None
-            and len(payload) < 126
-            and self._sending_opcode is None
-            and self.close_sent is None
-            and self.state is State.OPEN
-            and type(payload) is bytes
-        )
+    def frame_now(self, message: str | bytes) -> bytes | None:
+        """Fast path for the commonest send: return the one frame of ``message``, to be written
+        to the peer at once and before anything else, or None when the general path is needed.
+
+        None when output is already queued (data_to_send() first), on the client side (frames
+        are masked), with permessage-deflate, during a fragmented send, after a close frame, for
+        payloads of 64 KiB or more, or for types other than ``str`` and ``bytes``. Then use
+        send_text() or send_binary(), which cover every case.
+        """
+        if (
+            self._outgoing
+            or self._masks is not None
+            or self.deflate is not None
+            or self._sending_opcode is not None
+            or self.close_sent is not None
+            or self.state is not State.OPEN
+        ):
+            return None
+        if type(message) is bytes:
+            first_byte = 0x82
+            payload = message
+        elif type(message) is str and len(message) < 16384:  # < 64 KiB once encoded
+            first_byte = 0x81
+            payload = message.encode()
+        else:
+            return None
+        length = len(payload)
+        if length < 126:
+            return bytes((first_byte, length)) + payload
+        if length < 65536:
+            return _PACK_16(first_byte, 126, length) + payload
+        return None
 
     def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:
         """Send the next frame of the fragmented message started with ``fin=False``."""
