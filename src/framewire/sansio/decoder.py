@@ -114,14 +114,19 @@ class FrameDecoder:
             data = self._pending + bytes(data)
             self._pending = b""
         elif not isinstance(data, bytes):
-            data = bytes(data)
+            # Unmasked payload is handed out as views of the input: they must outlive it. A
+            # masked payload is unmasked into new bytes, so a server reads a (reused) buffer
+            # without copying it first: one copy less per MiB (benchmarks/run.py, 1 MiB echo).
+            view = memoryview(data)
+            plain_view = self.expect_masked and view.ndim == 1 and view.itemsize == 1
+            data = view if plain_view else bytes(data)
         end = len(data)
         pos = 0
         if self._remaining:
             pos = self._payload_piece(data, 0, end, out)
         while pos < end:
             if end - pos < 2:
-                self._pending = data[pos:]
+                self._pending = bytes(data[pos:])
                 return
             first_byte = data[pos]
             second_byte = data[pos + 1]
@@ -136,7 +141,7 @@ class FrameDecoder:
                 header_length += 4
             if end - pos < header_length:
                 self._check_first_bytes(first_byte, second_byte)
-                self._pending = data[pos:]
+                self._pending = bytes(data[pos:])
                 return
             opcode = first_byte & 0x0F
             self._check_first_bytes(first_byte, second_byte)
@@ -146,13 +151,13 @@ class FrameDecoder:
                 length = int.from_bytes(data[pos + 2 : pos + 10], "big")
                 if length >> 63:
                     raise ProtocolError("64-bit payload length with the most significant bit set")
-            mask = data[pos + header_length - 4 : pos + header_length] if masked else b""
+            mask = bytes(data[pos + header_length - 4 : pos + header_length]) if masked else b""
             pos += header_length
             fin = bool(first_byte & 0x80)
             if opcode >= 8:
                 # RFC 6455 5.5: control frames are delivered whole, even when split.
                 if end - pos < length:
-                    self._pending = data[pos - header_length :]
+                    self._pending = bytes(data[pos - header_length :])
                     return
                 payload = data[pos : pos + length]
                 if mask:
@@ -201,7 +206,9 @@ class FrameDecoder:
             if second_byte & 0x7F > 125:
                 raise ProtocolError("control frame payload over 125 bytes (RFC 6455 5.5)")
 
-    def _payload_piece(self, data: bytes, pos: int, end: int, out: list[FramePiece]) -> int:
+    def _payload_piece(
+        self, data: bytes | memoryview, pos: int, end: int, out: list[FramePiece]
+    ) -> int:
         """Hand out the next piece of the current data frame's payload; return the new pos."""
         take = min(self._remaining, end - pos)
         first = self._received == 0
