@@ -19,3 +19,17 @@ def parse_whole_frames(
 
 class Wakeup(PyWakeup):
     """The C twin of framewire.aio.wakeup.PyWakeup."""
+
+class PayloadBuffer:
+    """One large frame's payload, unmasked in place (see framewire.sansio.payload_buffer)."""
+
+    filled: int
+    def __init__(self, length: int) -> None: ...
+    def __len__(self) -> int: ...
+    def __buffer__(self, flags: int, /) -> memoryview: ...
+    def unmask_into(
+        self, data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview, /
+    ) -> None:
+        """Unmask ``data``, the next bytes of the payload, into the buffer."""
+    def take(self) -> bytes:
+        """Return the complete payload without copying it."""

@@ -24,6 +24,7 @@ from framewire.exceptions import (
 from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.events import CloseReceived, ConnectionFailed, MessageChunk, Pong
 from framewire.sansio.headers import Headers
+from framewire.sansio.payload_buffer import whole_payload
 
 __all__ = ["Request", "WebSocket"]
 
@@ -369,7 +370,7 @@ class WebSocket(asyncio.BufferedProtocol):
             piece = await self._get_piece()
         data, is_text, last = piece
         if last:
-            return bytes(data) if isinstance(data, memoryview) else data
+            return _whole(data) if type(data) is memoryview else data
         return await self._recv_rest(data, is_text)
 
     async def _recv_rest(self, first: str | bytes | memoryview, is_text: bool) -> Message:
@@ -378,7 +379,9 @@ class WebSocket(asyncio.BufferedProtocol):
             data, _, last = await self._get_piece()
             parts.append(data)
             if last:
-                return "".join(parts) if is_text else b"".join(parts)
+                if is_text:
+                    return "".join(parts)
+                return whole_payload(parts) or b"".join(parts)
 
     async def _get_piece(self) -> tuple[str | bytes | memoryview, bool, bool]:
         """Wait for the next piece of a message; raise ConnectionClosed once none will come."""
@@ -443,7 +446,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 piece = await self._get_piece()
             data, is_text, last = piece
             if last:
-                return bytes(data) if isinstance(data, memoryview) else data
+                return _whole(data) if type(data) is memoryview else data
             return await self._recv_rest(data, is_text)
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
@@ -587,7 +590,9 @@ class WebSocket(asyncio.BufferedProtocol):
 
 
 def _whole(data: str | bytes | memoryview) -> Message:
-    return bytes(data) if isinstance(data, memoryview) else data
+    if isinstance(data, memoryview):
+        return whole_payload((data,)) or bytes(data)
+    return data
 
 
 async def _async_iter(items: Iterable[Any]) -> AsyncIterator[Any]:

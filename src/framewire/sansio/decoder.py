@@ -10,8 +10,11 @@ delivered whole. Each byte is looked at once, whatever the split.
 
 from __future__ import annotations
 
+from typing import Any
+
 from framewire.exceptions import PayloadTooBig, ProtocolError
 from framewire.sansio.mask import apply_mask
+from framewire.sansio.payload_buffer import DIRECT_MAX_AHEAD, DIRECT_MIN_SIZE, PayloadBuffer
 
 __all__ = ["FrameDecoder", "FramePiece"]
 
@@ -73,6 +76,7 @@ class FrameDecoder:
     """
 
     __slots__ = (
+        "_direct",
         "_fin",
         "_frame_length",
         "_mask",
@@ -101,6 +105,7 @@ class FrameDecoder:
         self._mask = b""
         self._received = 0
         self._frame_length = 0
+        self._direct: Any = None  # the PayloadBuffer the current frame is unmasked into
 
     def feed(self, data: BytesLike, out: list[FramePiece]) -> None:
         """Decode ``data``, appending every frame piece it completes to ``out``.
@@ -215,10 +220,27 @@ class FrameDecoder:
         mask = self._mask
         piece: bytes | memoryview
         if mask:
-            offset = self._received & 3
-            if offset:
-                mask = mask[offset:] + mask[:offset]
-            piece = apply_mask(memoryview(data)[pos : pos + take], mask)
+            direct = self._direct
+            if (
+                first
+                and take * DIRECT_MAX_AHEAD >= self._frame_length >= DIRECT_MIN_SIZE
+                and self._opcode == 2
+                and self._fin
+                and not self._rsv1
+                and PayloadBuffer is not None
+            ):
+                direct = self._direct = PayloadBuffer(self._frame_length)
+            if direct is not None:
+                start = direct.filled
+                direct.unmask_into(memoryview(data)[pos : pos + take], mask)
+                piece = memoryview(direct)[start : start + take]
+                if take == self._remaining:
+                    self._direct = None
+            else:
+                offset = self._received & 3
+                if offset:
+                    mask = mask[offset:] + mask[:offset]
+                piece = apply_mask(memoryview(data)[pos : pos + take], mask)
         elif take >= _VIEW_THRESHOLD:
             piece = memoryview(data)[pos : pos + take].toreadonly()
         else:
