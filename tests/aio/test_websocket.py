@@ -540,3 +540,33 @@ def test_the_handler_task_runs_in_its_own_context_when_resumed_by_a_read() -> No
 
     run_with_server(scenario, handler)
     assert seen == [(True, "handler")] * 3
+
+
+def test_a_handler_resumed_by_a_read_may_fail_or_close_and_the_server_goes_on() -> None:
+    """The handler runs inside the read callback (aio/wakeup.py); what it does there must not
+    disturb the transport: an exception closes with 1011, a close() completes normally."""
+
+    async def handler(ws: WebSocket) -> None:
+        async for message in ws:
+            if message == "fail":
+                raise RuntimeError("handler bug")
+            if message == "bye":
+                await ws.close(4000, "bye")
+                return
+            await ws.send(message)
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as failing:
+            await failing.send("fail")
+            with pytest.raises(ConnectionClosedError) as info:
+                await failing.recv()
+            assert (info.value.code, info.value.reason) == (1011, "internal server error")
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as leaving:
+            await leaving.send("echo me")
+            assert await leaving.recv() == "echo me"
+            await leaving.send("bye")
+            with pytest.raises(ConnectionClosedError) as info:
+                await leaving.recv()
+            assert (info.value.code, info.value.reason) == (4000, "bye")
+
+    run_with_server(scenario, handler)
