@@ -7,7 +7,7 @@ import base64
 import ssl as ssl_module
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from framewire.aio.options import WebSocketOptions, deflate_config_for
@@ -83,7 +83,8 @@ class _HandshakeProtocol(asyncio.Protocol):
         self._body = bytearray()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # Not an isinstance() check: uvloop's transports do not derive from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self.transport = transport
         transport.write(self.request)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
@@ -128,7 +128,8 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Attach the transport (called directly after a protocol switch)."""
-        assert isinstance(transport, asyncio.Transport)
+        # Not an isinstance() check: uvloop's transports do not derive from asyncio.Transport.
+        transport = cast(asyncio.Transport, transport)
         self._transport = transport
         transport.set_write_buffer_limits(high=self.write_limit)
         self.remote_address = transport.get_extra_info("peername")
