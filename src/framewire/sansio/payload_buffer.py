@@ -21,9 +21,10 @@ __all__ = ["DIRECT_MIN_SIZE", "PayloadBuffer", "whole_payload"]
 
 # Frames at least this long are unmasked into a PayloadBuffer (smaller ones arrive in one read).
 DIRECT_MIN_SIZE = 64 * 1024
-# The buffer is made at the frame's full size only once the peer has sent at least 1/8 of it in
-# one read, so that a header alone cannot make the server reserve a large buffer.
-DIRECT_MAX_AHEAD = 8
+# The buffer is made at the frame's full size (never above max_message_size, checked at the
+# header) only once the peer has sent at least 1/64 of it in one read: a header alone does not
+# make the server reserve a large buffer. Loopback reads of a 1 MiB frame bring 64 KiB or more.
+DIRECT_MAX_AHEAD = 64
 
 PayloadBuffer: Any = None
 
