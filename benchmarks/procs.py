@@ -48,9 +48,15 @@ def free_port() -> int:
 
 def cpu_seconds(pid: int) -> float:
     """Return user + system CPU seconds used so far by process ``pid`` (all its threads)."""
+    user, system = cpu_times(pid)
+    return user + system
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """Return the user and the system CPU seconds used so far by process ``pid``."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # Fields after "(comm)": state is index 0, utime is 11, stime is 12.
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return int(fields[11]) / CLOCK_TICKS, int(fields[12]) / CLOCK_TICKS
 
 
 def rss_bytes(pid: int) -> int:

@@ -136,5 +136,20 @@ def print_tables(
             )
         cpu_rows.append(row)
     print_table(cpu_rows)
+    print(
+        "\nServer CPU per message or handshake (median; user = the server's own code, system ="
+        " the kernel)"
+    )
+    split_rows = [["scenario: user / system us", *contenders]]
+    for metric in CPU_CHECKED:
+        row = [metric]
+        for name in contenders:
+            user, system = (
+                median(name, f"{metric}.server_user_us"),
+                median(name, f"{metric}.server_system_us"),
+            )
+            row.append("-" if user is None or system is None else f"{user:.1f} / {system:.1f}")
+        split_rows.append(row)
+    print_table(split_rows)
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")

@@ -29,6 +29,7 @@ from procs import (
     Server,
     compile_c,
     cpu_seconds,
+    cpu_times,
     raise_open_file_limit,
     rss_bytes,
     start_pinned,
@@ -96,11 +97,15 @@ def run_loadgen(
         if not ready.startswith("READY"):
             raise RuntimeError(f"load generator failed: {process.stderr.read(2000).decode()!r}")
         server_cpu_before = cpu_seconds(server.process.pid)
+        user_before, system_before = cpu_times(server.process.pid)
         server_rss = rss_bytes(server.process.pid)
         process.stdin.write(b"go\n")
         process.stdin.flush()
         result: dict[str, Any] = json.loads(reader.readline(timeout))
         result["server_cpu_seconds"] = cpu_seconds(server.process.pid) - server_cpu_before
+        user_after, system_after = cpu_times(server.process.pid)
+        result["server_user_seconds"] = user_after - user_before
+        result["server_system_seconds"] = system_after - system_before
         result["server_rss_at_ready"] = server_rss
         process.wait(timeout)
     finally:
@@ -141,6 +146,11 @@ def echo_round(
                     f"{scenario}.server_cpu",
                     100 * result["server_cpu_seconds"] / seconds,
                 )
+                count = result.get("handshakes") or result.get("messages") or 0
+                if count:
+                    for part in ("user", "system"):
+                        microseconds = 1e6 * result[f"server_{part}_seconds"] / count
+                        record(results, name, f"{scenario}.server_{part}_us", microseconds)
     finally:
         for server in servers.values():
             server.stop()
