@@ -170,7 +170,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         """When the parser stopped at its step budget, finish parsing in later loop turns."""
         if self._parser.has_more_to_parse and self._state not in (State.CLOSED, State.HANDED_OFF):
             self._set_reading_paused("parse-budget", True)
-            asyncio.get_running_loop().call_soon(self._parse_more)
+            self._loop.call_soon(self._parse_more)
         else:
             self._set_reading_paused("parse-budget", False)
 
@@ -252,7 +252,7 @@ class HTTP1ServerProtocol(TransportProtocol):
             remote_address=self._remote_address,
             max_body_size=self._limits.max_body_size,
         )
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         self._task = loop.create_task(self._run_request(request, handler))
 
     def _on_end_of_message(self) -> None:

@@ -12,6 +12,8 @@ import enum
 from collections.abc import Callable
 from typing import cast
 
+from framewire.aio.receive_buffer import receive_buffer
+
 __all__ = ["State", "TransportProtocol"]
 
 
@@ -24,10 +26,18 @@ class State(enum.Enum):
     CLOSED = "closed"
 
 
-class TransportProtocol(asyncio.Protocol):
-    """Transport plumbing for a server connection; subclasses add the protocol."""
+class TransportProtocol(asyncio.BufferedProtocol):
+    """Transport plumbing for a server connection; subclasses add the protocol.
+
+    Reads go into the event loop's shared receive buffer (aio/receive_buffer.py) and reach
+    data_received() as bytes of exactly what arrived: a plain Protocol would get them from
+    ``recv(256 KiB)``, a 256 KiB allocation per read that glibc may serve with mmap, mremap and
+    munmap (strace of benchmarks/run.py's handshake scenario: three system calls per request).
+    """
 
     def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._receive_buffer = receive_buffer(self._loop)
         self._state = State.WAITING
         self._transport: asyncio.Transport | None = None
         self._eof = False
@@ -37,6 +47,18 @@ class TransportProtocol(asyncio.Protocol):
         self._write_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._linger_timeout = 2.0  # HTTPLimits.linger_timeout; the subclass sets it
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        """The transport reads into the loop's shared receive buffer."""
+        return self._receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hand what arrived to data_received(), copied out of the shared buffer."""
+        self.data_received(bytes(self._receive_buffer[:nbytes]))
+
+    def data_received(self, data: bytes) -> None:
+        """Handle received bytes (the subclass's protocol)."""
+        raise NotImplementedError
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Keep the transport."""
@@ -77,7 +99,7 @@ class TransportProtocol(asyncio.Protocol):
         if self._state is State.CLOSED or transport is None or transport.is_closing():
             raise ConnectionResetError("connection closed")
         if self._write_paused:
-            waiter = asyncio.get_running_loop().create_future()
+            waiter = self._loop.create_future()
             self._drain_waiter = waiter
             try:
                 await waiter
@@ -108,7 +130,7 @@ class TransportProtocol(asyncio.Protocol):
 
     def _start_timer(self, delay: float, callback: Callable[[], None], kind: str = "") -> None:
         self._cancel_timer()
-        self._timer = asyncio.get_running_loop().call_later(delay, callback)
+        self._timer = self._loop.call_later(delay, callback)
         self._timer_kind = kind
 
     def _cancel_timer(self) -> None:
@@ -139,8 +161,6 @@ class TransportProtocol(asyncio.Protocol):
             self._read_pause_reasons.clear()
             transport.resume_reading()
             transport.write_eof()
-            self._timer = asyncio.get_running_loop().call_later(
-                self._linger_timeout, transport.close
-            )
+            self._timer = self._loop.call_later(self._linger_timeout, transport.close)
         else:
             transport.close()

@@ -44,12 +44,13 @@ class PingTracker:
         on_timeout: Callable[[], None],
         interval: float | None,
         timeout: float | None,
+        loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
         self._send_ping = send_ping
         self._on_timeout = on_timeout
         self.interval = interval
         self.timeout = timeout
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop or asyncio.get_running_loop()
         self._waiting: dict[bytes, tuple[asyncio.Future[float], float]] = {}
         self._interval_handle: asyncio.TimerHandle | None = None
         self._timeout_handle: asyncio.TimerHandle | None = None

@@ -113,7 +113,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings = PingTracker(
-            self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout
+            self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout, self._loop
         )
         self._receiving = False
         self._closed = False
