@@ -768,3 +768,23 @@ def test_one_call_parses_a_bounded_number_of_chunks_and_the_rest_follows() -> No
     assert received + sum(len(e.data) for e in rest if isinstance(e, BodyData)) == 20_000
     assert isinstance(rest[-1], EndOfMessage)
     assert calls >= 20_000 * 3 // (256 * 32)  # three states per chunk, at most 256 x 32 per call
+
+
+field_lines = st.one_of(
+    st.tuples(
+        st.sampled_from([b"Host", b"X-A", b"content-length", b"Transfer-Encoding", b"a b", b""]),
+        st.sampled_from([b":", b" :", b""]),
+        st.binary(max_size=12) | st.sampled_from([b" 5 ", b"chunked", b"\t x\t", b"\x80\xff"]),
+    ).map(b"".join),
+    st.binary(max_size=20),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(field_lines, max_size=6))
+def test_a_whole_head_parses_exactly_as_it_does_line_by_line(lines: list[bytes]) -> None:
+    """A head that arrives whole takes the one-step path (http11_framing._step_whole_head);
+    fed one byte at a time it goes line by line: same events, same errors."""
+    data = b"GET / HTTP/1.1\r\n" + b"".join(line + b"\r\n" for line in lines) + b"\r\n"
+    one_byte_at_a_time = [data[index : index + 1] for index in range(len(data))]
+    assert parse_requests([data]) == parse_requests(one_byte_at_a_time)

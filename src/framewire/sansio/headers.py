@@ -20,8 +20,16 @@ class Headers:
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._index: dict[str, list[str]] = {}
+        append = self._fields.append
+        index = self._index
         for name, value in fields:
-            self.add(name, value)
+            append((name, value))
+            key = name.lower()
+            values = index.get(key)
+            if values is None:
+                index[key] = [value]
+            else:
+                values.append(value)
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any earlier field of the same name."""
