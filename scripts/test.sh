@@ -35,3 +35,6 @@ echo "== pytest (with branch coverage)"
 python3 -m coverage erase
 python3 -m coverage run -m pytest -q -p no:cacheprovider "$@"
 python3 -m coverage report
+
+echo "== pytest of the asyncio layer and conformance on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
+FRAMEWIRE_NO_SPEEDUPS=1 python3 -m pytest -q -p no:cacheprovider tests/aio tests/conformance tests/sansio

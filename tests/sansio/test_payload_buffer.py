@@ -66,6 +66,14 @@ def _chunks(conn: Connection, data: bytes, sizes: list[int]) -> list[MessageChun
     return chunks
 
 
+@pytest.fixture
+def accelerated(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Use the C PayloadBuffer even when FRAMEWIRE_NO_SPEEDUPS is set for the test run."""
+    monkeypatch.setattr(payload_buffer, "PayloadBuffer", PayloadBuffer)
+    monkeypatch.setattr("framewire.sansio.decoder.PayloadBuffer", PayloadBuffer)
+
+
+@pytest.mark.usefixtures("accelerated")
 def test_a_large_binary_frame_arrives_as_views_of_one_buffer_and_is_taken_whole() -> None:
     payload = os.urandom(1 << 20)
     limits = WebSocketLimits(max_message_size=2 << 20)
@@ -79,6 +87,7 @@ def test_a_large_binary_frame_arrives_as_views_of_one_buffer_and_is_taken_whole(
     assert whole_payload(parts) is whole  # views still alive: the same bytes, shared
 
 
+@pytest.mark.usefixtures("accelerated")
 def test_a_header_alone_does_not_reserve_the_frame_size() -> None:
     """The buffer is made only once 1/64 of the frame came in one read (a peer that announces
     a large frame and sends a trickle gets ordinary pieces)."""
@@ -91,6 +100,7 @@ def test_a_header_alone_does_not_reserve_the_frame_size() -> None:
     assert b"".join(bytes(chunk.data) for chunk in chunks) == b"\x00" * length
 
 
+@pytest.mark.usefixtures("accelerated")
 def test_text_small_and_compressed_frames_keep_ordinary_pieces() -> None:
     conn = Connection(Role.SERVER, stream_messages=True)
     text = "é" * DIRECT_MIN_SIZE
