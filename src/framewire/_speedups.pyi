@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from framewire.aio.inbox import PyInbox
 from framewire.aio.wakeup import PyWakeup
 
 def apply_mask(data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview) -> bytes:
@@ -33,3 +34,6 @@ class PayloadBuffer:
         """Unmask ``data``, the next bytes of the payload, into the buffer."""
     def take(self) -> bytes:
         """Return the complete payload without copying it."""
+
+class Inbox(PyInbox):
+    """The C twin of framewire.aio.inbox.PyInbox."""

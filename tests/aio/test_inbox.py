@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from framewire.aio.inbox import Inbox
+import pytest
+
+from framewire.aio.inbox import PyInbox
+
+Inbox = PyInbox  # replaced per test by the fixture below: the Python class, then the C one
+
+
+@pytest.fixture(autouse=True, params=["python", "c"])
+def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test with PyInbox, then with framewire._speedups.Inbox."""
+    if request.param == "c":
+        speedups = pytest.importorskip("framewire._speedups")
+        monkeypatch.setitem(globals(), "Inbox", speedups.Inbox)
 
 
 def test_pieces_come_out_in_order_and_reading_pauses_and_resumes() -> None:
@@ -103,3 +115,29 @@ def test_take_messages_queues_a_batch_counts_it_and_wakes_the_reader() -> None:
         assert inbox.get_nowait() is None
 
     asyncio.run(main())
+
+
+def test_next_message_takes_only_a_whole_message_held_as_str_or_bytes() -> None:
+    inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+    assert inbox.next_message() is None
+    inbox.put("whole", True, True)
+    inbox.put(b"first part", False, False)
+    inbox.put(b"last part", False, True)
+    inbox.put(memoryview(b"a view"), False, True)
+    assert inbox.next_message() == "whole"
+    assert inbox.next_message() is None  # a partial message: the caller takes it piece by piece
+    assert inbox.get_nowait() == (b"first part", False, False)
+    assert inbox.next_message() == b"last part"
+    assert inbox.next_message() is None  # a view: the caller converts it
+    data, _, last = inbox.get_nowait()  # type: ignore[misc]
+    assert bytes(data) == b"a view" and last
+    assert not inbox.has_pieces and not inbox.has_message
+
+
+def test_a_reader_with_pieces_queued_is_never_left_waiting() -> None:
+    """A partial message at the head must not make __anext__ wait for more (its rest may be
+    queued already): tested through the WebSocket's use of next_message and has_pieces."""
+    inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+    inbox.put(b"part", False, False)
+    inbox.put(b"rest", False, True)
+    assert inbox.next_message() is None and inbox.has_pieces

@@ -570,3 +570,25 @@ def test_a_handler_resumed_by_a_read_may_fail_or_close_and_the_server_goes_on() 
             assert (info.value.code, info.value.reason) == (4000, "bye")
 
     run_with_server(scenario, handler)
+
+
+def test_a_fragmented_message_queued_whole_before_the_handler_reads_it() -> None:
+    """Pieces of a message may all be queued before the handler looks: it must take them
+    without waiting for more data (none will come)."""
+    received: list[object] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await asyncio.sleep(0.2)  # everything below arrives meanwhile
+        async for message in ws:
+            received.append(message)
+            if len(received) == 2:
+                await ws.send("got both")
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            await ws.send([b"frag", b"ment", b"ed"])
+            await ws.send("whole")
+            assert await asyncio.wait_for(ws.recv(), 5) == "got both"
+
+    run_with_server(scenario, handler)
+    assert received == [b"fragmented", "whole"]

@@ -7,22 +7,26 @@ reading resumes at half the budget. One Wakeup at most is ever waiting, and none
 message is already there. put() does not wake the reader: the protocol calls wake_reader() once
 it has queued everything one read brought, so the reader takes the whole batch in one step;
 take_messages() queues a batch of whole messages and can wake the reader itself.
+
+``framewire._speedups.Inbox`` is the same class in C (``PyInbox`` is this one), used when it was
+built and FRAMEWIRE_NO_SPEEDUPS is unset: the queue is touched several times per message.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 
 from framewire.aio.wakeup import PyWakeup, Wakeup
 
-__all__ = ["Inbox"]
+__all__ = ["SPEEDUPS", "Inbox", "PyInbox"]
 
 Piece = tuple[str | bytes | memoryview, bool, bool]  # (data, is_text, last)
 WholeMessage = tuple[str | bytes, bool, bool]  # (data, is_text, True)
 
 
-class Inbox:
+class PyInbox:
     """Message pieces in arrival order, with backpressure on the reading side.
 
     Args:
@@ -151,6 +155,18 @@ class Inbox:
             self._resume()
         return piece
 
+    def next_message(self) -> str | bytes | None:
+        """Take the oldest piece if it is a whole message held as ``str`` or ``bytes`` (what a
+        reader between messages gets nearly always); else None: use get_nowait()."""
+        pieces = self._pieces
+        if self._head == len(pieces):
+            return None
+        data, _, last = pieces[self._head]
+        if not last or type(data) is memoryview:
+            return None
+        self.get_nowait()
+        return data
+
     @property
     def closed(self) -> bool:
         """True once close() was called: no more pieces will be queued."""
@@ -165,3 +181,16 @@ class Inbox:
         """
         waiter = self._waiter = Wakeup(loop)
         return waiter
+
+
+Inbox: type[PyInbox] = PyInbox
+SPEEDUPS = False
+
+if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
+    try:
+        from framewire._speedups import Inbox as _CInbox
+    except ImportError:  # the extension is optional, or older than this module
+        pass
+    else:
+        Inbox = _CInbox
+        SPEEDUPS = True

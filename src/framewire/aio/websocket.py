@@ -430,21 +430,23 @@ class WebSocket(asyncio.BufferedProtocol):
         """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
         # Repeats recv()'s body instead of awaiting it: one coroutine level less per message
         # in the most common loop (benchmarks/run.py, round trips).
-        piece = None
         if not self._receiving:
+            # The common case, shaped for speed (benchmarks/run.py, round trips): a whole
+            # message is queued, or comes while we wait here (one coroutine less than
+            # _get_piece()); anything else goes the general way below.
             inbox = self._inbox
-            piece = inbox.get_nowait()
-            if piece is None and not inbox.closed:
-                # Waits here rather than in _get_piece(): one coroutine less per message.
+            message = inbox.next_message()
+            if message is None and not inbox.has_pieces and not inbox.closed:
                 self._receiving = True
                 try:
                     await inbox.wait(self._loop)
                 finally:
                     self._receiving = False
-                piece = inbox.get_nowait()
+                message = inbox.next_message()
+            if message is not None:
+                return message
         try:
-            if piece is None:
-                piece = await self._get_piece()
+            piece = await self._get_piece()
             data, is_text, last = piece
             if last:
                 return _whole(data) if type(data) is memoryview else data
