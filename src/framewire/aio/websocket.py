@@ -144,13 +144,17 @@ class WebSocket(asyncio.BufferedProtocol):
         """``nbytes`` arrived in the receive buffer: consume them before returning."""
         data = self._buffer[:nbytes]
         messages = _messages
-        used = self.connection.receive_messages(data, messages)
-        if used < nbytes:
-            if messages:
-                self._inbox.take_messages(messages, False)
-            self.data_received(data[used:])  # wakes the reader once it is all processed
-        elif messages:
-            self._inbox.take_messages(messages, True)
+        try:
+            used = self.connection.receive_messages(data, messages)
+            if used < nbytes:
+                if messages:
+                    self._inbox.take_messages(messages, False)
+                self.data_received(data[used:])  # wakes the reader once it is all processed
+            elif messages:
+                self._inbox.take_messages(messages, True)
+        except BaseException:
+            messages.clear()  # shared by every connection: never leave one's messages behind
+            raise
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the state machine, act on the events, wake the reader.
