@@ -301,6 +301,7 @@ typedef struct {
 
 /* asyncio objects, looked up on first use (the module opts out of subinterpreters). */
 static PyObject *asyncio_current_task = NULL;
+static PyObject *asyncio_current_tasks = NULL; /* Python 3.11's loop -> task dict, or NULL */
 static PyObject *asyncio_cancelled_error = NULL;
 static PyObject *asyncio_invalid_state_error = NULL;
 
@@ -317,6 +318,20 @@ load_asyncio(void)
     asyncio_cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
     asyncio_invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
     asyncio_current_task = PyObject_GetAttrString(asyncio, "current_task");
+    if (asyncio_current_task != NULL && !PyCFunction_Check(asyncio_current_task)) {
+        /* Python 3.11: current_task() is a Python function over the C module's dict of running
+         * tasks; read the dict directly (a function call less per message). */
+        PyObject *tasks = PyObject_GetAttrString(asyncio, "tasks");
+        PyObject *running = tasks == NULL ? NULL : PyObject_GetAttrString(tasks, "_current_tasks");
+        Py_XDECREF(tasks);
+        if (running != NULL && PyDict_CheckExact(running)) {
+            asyncio_current_tasks = running;
+        }
+        else {
+            Py_XDECREF(running);
+        }
+        PyErr_Clear();
+    }
     Py_DECREF(asyncio);
     if (asyncio_cancelled_error == NULL || asyncio_invalid_state_error == NULL ||
         asyncio_current_task == NULL) {
@@ -458,12 +473,22 @@ wakeup_resume_now(WakeupObject *self, PyObject *Py_UNUSED(ignored))
     if (load_asyncio() < 0) {
         goto exit;
     }
-    PyObject *running = PyObject_CallOneArg(asyncio_current_task, self->loop);
-    if (running == NULL) {
-        goto exit;
+    int inside_task;
+    if (asyncio_current_tasks != NULL) {
+        PyObject *running = PyDict_GetItemWithError(asyncio_current_tasks, self->loop);
+        if (running == NULL && PyErr_Occurred()) {
+            goto exit;
+        }
+        inside_task = running != NULL && running != Py_None;
     }
-    int inside_task = running != Py_None;
-    Py_DECREF(running);
+    else {
+        PyObject *running = PyObject_CallOneArg(asyncio_current_task, self->loop);
+        if (running == NULL) {
+            goto exit;
+        }
+        inside_task = running != Py_None;
+        Py_DECREF(running);
+    }
     if (inside_task) {
         if (wakeup_call_soon(self, callback, context) < 0) {
             goto exit;
