@@ -1,11 +1,11 @@
-"""One receive buffer per event loop, shared by every WebSocket on it.
+"""One receive buffer per event loop, shared by every connection on it.
 
-WebSocket is an ``asyncio.BufferedProtocol``: the transport reads straight into this buffer
-(``recv_into``) and the protocol has consumed or copied every byte before the loop reads the next
-socket. Reading with plain ``recv(256 KiB)`` instead allocates a 256 KiB bytes object per read;
-glibc serves that size with mmap/munmap until its adaptive threshold happens to rise, which made a
-fresh server at times half as fast on small messages (benchmarks/run.py, 64-byte round trips). Sharing the
-buffer keeps idle connections free of it.
+WebSocket and the HTTP connection are ``asyncio.BufferedProtocol``s: the transport reads straight
+into this buffer (``recv_into``) and the protocol has consumed or copied every byte before the
+loop reads the next socket. Reading with plain ``recv(256 KiB)`` instead allocates a 256 KiB
+bytes object per read; glibc serves that size with mmap/munmap until its adaptive threshold
+happens to rise, which made a fresh server at times half as fast on small messages
+(benchmarks/run.py, 64-byte round trips). Sharing the buffer keeps idle connections free of it.
 """
 
 from __future__ import annotations
