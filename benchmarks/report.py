@@ -92,7 +92,7 @@ def print_tables(
     reference: str,
     skipped: dict[str, str],
 ) -> None:
-    """Print medians with ratios against ``reference``, then the CPU check table."""
+    """Print medians with ratios against ``reference``, then the CPU check tables."""
     if not contenders:
         print("\nno contender ran")
         return
@@ -104,6 +104,20 @@ def print_tables(
     def median(name: str, metric: str) -> float | None:
         values = results.get(name, {}).get(metric)
         return statistics.median(values) if values else None
+
+    def pair_rows(title: str, suffixes: tuple[str, str], spec: str) -> list[list[str]]:
+        """Rows of "first / second" medians per checked scenario and contender."""
+        rows = [[f"scenario: {title}", *contenders]]
+        for metric in CPU_CHECKED:
+            row = [metric]
+            for name in contenders:
+                first, second = (median(name, f"{metric}.{suffix}") for suffix in suffixes)
+                if first is None or second is None:
+                    row.append("-")
+                else:
+                    row.append(f"{first:{spec}} / {second:{spec}}")
+            rows.append(row)
+        return rows
 
     header = ["scenario (median; ratio = value / " + reference + ")"]
     rows = [header + [f"{name} (baseline)" if name == "c_echo" else name for name in contenders]]
@@ -123,33 +137,11 @@ def print_tables(
     print()
     print_table(rows)
     print("\nCPU check (median %; load generator well under 100% means it is not the bottleneck)")
-    cpu_rows = [["scenario: loadgen% / server%", *contenders]]
-    for metric in CPU_CHECKED:
-        row = [metric]
-        for name in contenders:
-            loadgen, server = (
-                median(name, f"{metric}.loadgen_cpu"),
-                median(name, f"{metric}.server_cpu"),
-            )
-            row.append(
-                "-" if loadgen is None or server is None else f"{loadgen:.0f} / {server:.0f}"
-            )
-        cpu_rows.append(row)
-    print_table(cpu_rows)
+    print_table(pair_rows("loadgen% / server%", ("loadgen_cpu", "server_cpu"), ".0f"))
     print(
         "\nServer CPU per message or handshake (median; user = the server's own code, system ="
         " the kernel)"
     )
-    split_rows = [["scenario: user / system us", *contenders]]
-    for metric in CPU_CHECKED:
-        row = [metric]
-        for name in contenders:
-            user, system = (
-                median(name, f"{metric}.server_user_us"),
-                median(name, f"{metric}.server_system_us"),
-            )
-            row.append("-" if user is None or system is None else f"{user:.1f} / {system:.1f}")
-        split_rows.append(row)
-    print_table(split_rows)
+    print_table(pair_rows("user / system us", ("server_user_us", "server_system_us"), ".1f"))
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")

@@ -14,7 +14,7 @@ PACKAGE = Path(framewire.__file__).parent
 # What each layer may import from framewire (itself included).
 ALLOWED = {
     "sansio": {"sansio", "exceptions", "_speedups"},
-    "aio": {"sansio", "aio", "exceptions", "_speedups"},
+    "aio": {"sansio", "aio", "exceptions"},
     "http": {"sansio", "aio", "http", "exceptions"},
 }
 

@@ -2,9 +2,9 @@
  *
  * apply_mask() mirrors framewire.sansio.mask.py_apply_mask exactly: same arguments, same
  * result, same ValueError for a mask that is not 4 bytes. parse_whole_frames() mirrors
- * framewire.sansio.whole_frames.py_parse_whole_frames, PayloadBuffer
- * framewire.sansio.payload_buffer.PyPayloadBuffer, and Wakeup framewire.aio.wakeup.PyWakeup.
- * Those four modules are the only importers.
+ * framewire.sansio.whole_frames.py_parse_whole_frames, Wakeup framewire.aio.wakeup.PyWakeup
+ * and Inbox framewire.aio.inbox.PyInbox; PayloadBuffer has no Python twin (see
+ * framewire.sansio.payload_buffer). framewire.sansio.speedups is the only importer.
  *
  * Strategy: XOR bytes one at a time until the output pointer is 8-byte aligned, then XOR 8-byte
  * words with the mask rotated to match that starting offset, then finish the tail bytewise.
@@ -520,13 +520,11 @@ exit:
     return result;
 }
 
-static PyObject *
-wakeup_resume_soon(WakeupObject *self, PyObject *Py_UNUSED(ignored))
+/* End the wait with ``state`` and wake the task in a later loop turn, as a Future would. */
+static int
+wakeup_finish_soon(WakeupObject *self, int state)
 {
-    if (self->state != WAKEUP_PENDING) {
-        Py_RETURN_NONE;
-    }
-    self->state = WAKEUP_RESUMED;
+    self->state = state;
     PyObject *callback = self->callback;
     PyObject *context = self->context;
     self->callback = NULL;
@@ -534,7 +532,13 @@ wakeup_resume_soon(WakeupObject *self, PyObject *Py_UNUSED(ignored))
     int failed = callback != NULL && wakeup_call_soon(self, callback, context) < 0;
     Py_XDECREF(callback);
     Py_XDECREF(context);
-    if (failed) {
+    return failed ? -1 : 0;
+}
+
+static PyObject *
+wakeup_resume_soon(WakeupObject *self, PyObject *Py_UNUSED(ignored))
+{
+    if (self->state == WAKEUP_PENDING && wakeup_finish_soon(self, WAKEUP_RESUMED) < 0) {
         return NULL;
     }
     Py_RETURN_NONE;
@@ -621,15 +625,7 @@ wakeup_cancel(WakeupObject *self, PyObject *args, PyObject *kwargs)
     if (self->state != WAKEUP_PENDING) {
         Py_RETURN_FALSE;
     }
-    self->state = WAKEUP_CANCELLED;
-    PyObject *callback = self->callback;
-    PyObject *context = self->context;
-    self->callback = NULL;
-    self->context = NULL;
-    int failed = callback != NULL && wakeup_call_soon(self, callback, context) < 0;
-    Py_XDECREF(callback);
-    Py_XDECREF(context);
-    if (failed) {
+    if (wakeup_finish_soon(self, WAKEUP_CANCELLED) < 0) {
         return NULL;
     }
     Py_RETURN_TRUE;
@@ -701,7 +697,7 @@ static PyTypeObject WakeupType = {
 };
 
 /* ------------------------------------------------------------------------------------------
- * PayloadBuffer: the C twin of framewire.sansio.payload_buffer.PyPayloadBuffer. One large
+ * PayloadBuffer (C only; see framewire.sansio.payload_buffer). One large
  * frame's payload is unmasked straight into a bytes object made at its final size, and handed
  * out by take() without a join (see payload_buffer.py for why).
  */
@@ -1264,30 +1260,25 @@ static PyTypeObject InboxType = {
 };
 
 static int
+add_type(PyObject *module, PyTypeObject *type, const char *name)
+{
+    if (PyType_Ready(type) < 0) {
+        return -1;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+static int
 speedups_exec(PyObject *module)
 {
-    if (PyType_Ready(&PayloadBufferType) < 0) {
-        return -1;
-    }
-    Py_INCREF(&PayloadBufferType);
-    if (PyModule_AddObject(module, "PayloadBuffer", (PyObject *)&PayloadBufferType) < 0) {
-        Py_DECREF(&PayloadBufferType);
-        return -1;
-    }
-    if (PyType_Ready(&InboxType) < 0) {
-        return -1;
-    }
-    Py_INCREF(&InboxType);
-    if (PyModule_AddObject(module, "Inbox", (PyObject *)&InboxType) < 0) {
-        Py_DECREF(&InboxType);
-        return -1;
-    }
-    if (PyType_Ready(&WakeupType) < 0) {
-        return -1;
-    }
-    Py_INCREF(&WakeupType);
-    if (PyModule_AddObject(module, "Wakeup", (PyObject *)&WakeupType) < 0) {
-        Py_DECREF(&WakeupType);
+    if (add_type(module, &PayloadBufferType, "PayloadBuffer") < 0 ||
+        add_type(module, &InboxType, "Inbox") < 0 ||
+        add_type(module, &WakeupType, "Wakeup") < 0) {
         return -1;
     }
     return 0;

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 
 from framewire.aio.inbox import PyInbox
+from tests.conftest import c_twin_or_skip
 
 Inbox = PyInbox  # replaced per test by the fixture below: the Python class, then the C one
 
@@ -15,8 +16,7 @@ Inbox = PyInbox  # replaced per test by the fixture below: the Python class, the
 def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test with PyInbox, then with framewire._speedups.Inbox."""
     if request.param == "c":
-        speedups = pytest.importorskip("framewire._speedups")
-        monkeypatch.setitem(globals(), "Inbox", speedups.Inbox)
+        monkeypatch.setitem(globals(), "Inbox", c_twin_or_skip("Inbox"))
 
 
 def test_pieces_come_out_in_order_and_reading_pauses_and_resumes() -> None:

@@ -8,6 +8,7 @@ import contextvars
 import pytest
 
 from framewire.aio.wakeup import PyWakeup
+from tests.conftest import c_twin_or_skip
 
 Wakeup = PyWakeup  # replaced per test by the fixture below: the Python class, then the C one
 
@@ -16,8 +17,7 @@ Wakeup = PyWakeup  # replaced per test by the fixture below: the Python class, t
 def implementation(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run every test with PyWakeup, then with framewire._speedups.Wakeup."""
     if request.param == "c":
-        speedups = pytest.importorskip("framewire._speedups")
-        monkeypatch.setitem(globals(), "Wakeup", speedups.Wakeup)
+        monkeypatch.setitem(globals(), "Wakeup", c_twin_or_skip("Wakeup"))
 
 
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.events import BinaryMessage, TextMessage
 from framewire.sansio.whole_frames import py_parse_whole_frames
+from tests.conftest import c_twin_or_skip
 from tests.sansio.ws_helpers import MASK, frame
 
 Parse = Callable[..., int]
@@ -23,11 +24,7 @@ def parse(request: pytest.FixtureRequest) -> Parse:
     """py_parse_whole_frames, then the C twin (skipped when the extension was not built)."""
     if request.param == "python":
         return py_parse_whole_frames
-    try:
-        speedups = importlib.import_module("framewire._speedups")
-    except ImportError:
-        pytest.skip("framewire._speedups was not built")
-    c_parse: Parse = speedups.parse_whole_frames
+    c_parse: Parse = c_twin_or_skip("parse_whole_frames")
     return c_parse
 
 

@@ -15,10 +15,10 @@ built and FRAMEWIRE_NO_SPEEDUPS is unset: the queue is touched several times per
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable
 
 from framewire.aio.wakeup import PyWakeup, Wakeup
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["SPEEDUPS", "Inbox", "PyInbox"]
 
@@ -183,14 +183,6 @@ class PyInbox:
         return waiter
 
 
-Inbox: type[PyInbox] = PyInbox
-SPEEDUPS = False
-
-if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
-    try:
-        from framewire._speedups import Inbox as _CInbox
-    except ImportError:  # the extension is optional, or older than this module
-        pass
-    else:
-        Inbox = _CInbox
-        SPEEDUPS = True
+_CInbox = c_twin("Inbox")
+Inbox: type[PyInbox] = _CInbox or PyInbox
+SPEEDUPS = _CInbox is not None

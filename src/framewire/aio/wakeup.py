@@ -16,10 +16,11 @@ FRAMEWIRE_NO_SPEEDUPS is unset (``SPEEDUPS`` says which one is in use).
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Generator
 from contextvars import Context
 from typing import Any
+
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["SPEEDUPS", "PyWakeup", "Wakeup"]
 
@@ -125,14 +126,6 @@ class PyWakeup:
         return True
 
 
-Wakeup: type[PyWakeup] = PyWakeup
-SPEEDUPS = False
-
-if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
-    try:
-        from framewire._speedups import Wakeup as _CWakeup
-    except ImportError:  # the extension is optional, or older than this module
-        pass
-    else:
-        Wakeup = _CWakeup
-        SPEEDUPS = True
+_CWakeup = c_twin("Wakeup")
+Wakeup: type[PyWakeup] = _CWakeup or PyWakeup
+SPEEDUPS = _CWakeup is not None

@@ -1,12 +1,14 @@
 """WebSocket payload masking (RFC 6455 5.3), with the optional C accelerator.
 
-This module is the only importer of ``framewire._speedups``. Set FRAMEWIRE_NO_SPEEDUPS=1 to use
-the pure-Python path even when the extension was built.
+The C twin of py_apply_mask comes from sansio/speedups.py. Set FRAMEWIRE_NO_SPEEDUPS=1 to use the
+pure-Python path even when the extension was built.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Callable
+
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["SPEEDUPS", "apply_mask", "py_apply_mask"]
 
@@ -57,14 +59,6 @@ def _translate_mask(data: BytesLike, mask: bytes, length: int) -> bytes:
     return bytes(output)
 
 
-apply_mask = py_apply_mask
-SPEEDUPS = False
-
-if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
-    try:
-        from framewire._speedups import apply_mask as _c_apply_mask
-    except ImportError:  # the extension is optional: no compiler at install time
-        pass
-    else:
-        apply_mask = _c_apply_mask
-        SPEEDUPS = True
+_c_apply_mask = c_twin("apply_mask")
+apply_mask: Callable[[BytesLike, BytesLike], bytes] = _c_apply_mask or py_apply_mask
+SPEEDUPS = _c_apply_mask is not None

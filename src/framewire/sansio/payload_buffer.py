@@ -12,10 +12,10 @@ bytes objects, as before.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Sequence
 from typing import Any
+
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["DIRECT_MIN_SIZE", "PayloadBuffer", "whole_payload"]
 
@@ -26,12 +26,7 @@ DIRECT_MIN_SIZE = 64 * 1024
 # make the server reserve a large buffer. Loopback reads of a 1 MiB frame bring 64 KiB or more.
 DIRECT_MAX_AHEAD = 64
 
-PayloadBuffer: Any = None
-
-if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
-    # The extension is optional, or may be older than this module.
-    with contextlib.suppress(ImportError):
-        from framewire._speedups import PayloadBuffer
+PayloadBuffer: Any = c_twin("PayloadBuffer")
 
 
 def whole_payload(parts: Sequence[object]) -> bytes | None:

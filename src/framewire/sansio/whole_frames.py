@@ -11,10 +11,10 @@ the C one is used when framewire._speedups was built and FRAMEWIRE_NO_SPEEDUPS i
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
 from framewire.sansio.mask import apply_mask
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["SPEEDUPS", "parse_whole_frames", "py_parse_whole_frames"]
 
@@ -72,14 +72,6 @@ def py_parse_whole_frames(
 
 
 ParseWholeFrames = Callable[[BytesLike, bool, "int | None", list[Piece]], int]
-parse_whole_frames: ParseWholeFrames = py_parse_whole_frames
-SPEEDUPS = False
-
-if not os.environ.get("FRAMEWIRE_NO_SPEEDUPS"):
-    try:
-        from framewire._speedups import parse_whole_frames as _c_parse_whole_frames
-    except ImportError:  # the extension is optional, or older than this module
-        pass
-    else:
-        parse_whole_frames = _c_parse_whole_frames
-        SPEEDUPS = True
+_c_parse_whole_frames = c_twin("parse_whole_frames")
+parse_whole_frames: ParseWholeFrames = _c_parse_whole_frames or py_parse_whole_frames
+SPEEDUPS = _c_parse_whole_frames is not None
