@@ -50,7 +50,11 @@ if BUILD_SPEEDUPS != "no":
     ext_modules.append(
         Extension(
             "framewire._speedups",
-            sources=["src/framewire/_speedups.c"],
+            sources=[
+                f"src/framewire/_speedups_c/{name}.c"
+                for name in ("module", "mask", "frames", "payload_buffer", "wakeup", "inbox")
+            ],
+            depends=["src/framewire/_speedups_c/speedups.h"],
             # optional=True is setuptools' own fallback; OptionalBuildExt also covers run().
             optional=BUILD_SPEEDUPS != "yes",
         )

@@ -1,0 +1,69 @@
+/* framewire._speedups: the optional C accelerator. Each piece mirrors a pure-Python twin:
+ *
+ *   apply_mask          framewire.sansio.mask.py_apply_mask                       (mask.c)
+ *   parse_whole_frames  framewire.sansio.whole_frames.py_parse_whole_frames       (frames.c)
+ *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
+ *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
+ *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
+ *
+ * framewire.sansio.speedups is the only importer (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
+ */
+
+#include "speedups.h"
+
+static int
+add_type(PyObject *module, PyTypeObject *type, const char *name)
+{
+    if (PyType_Ready(type) < 0) {
+        return -1;
+    }
+    Py_INCREF(type);
+    if (PyModule_AddObject(module, name, (PyObject *)type) < 0) {
+        Py_DECREF(type);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+speedups_exec(PyObject *module)
+{
+    if (add_type(module, &fw_PayloadBufferType, "PayloadBuffer") < 0 ||
+        add_type(module, &fw_InboxType, "Inbox") < 0 ||
+        add_type(module, &fw_WakeupType, "Wakeup") < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"apply_mask", (PyCFunction)(void (*)(void))fw_apply_mask, METH_FASTCALL | METH_KEYWORDS,
+     fw_apply_mask_doc},
+    {"parse_whole_frames", (PyCFunction)(void (*)(void))fw_parse_whole_frames, METH_FASTCALL,
+     fw_parse_whole_frames_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyModuleDef_Slot speedups_slots[] = {
+    {Py_mod_exec, speedups_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* A static type and cached asyncio objects: one interpreter only. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef speedups_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "framewire._speedups",
+    .m_doc = "Optional C accelerator of framewire (see framewire.sansio.speedups).",
+    .m_size = 0,
+    .m_methods = speedups_methods,
+    .m_slots = speedups_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    return PyModuleDef_Init(&speedups_module);
+}

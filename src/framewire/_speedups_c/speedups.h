@@ -1,0 +1,25 @@
+/* Shared declarations of framewire._speedups, the optional C accelerator (see module.c). */
+
+#ifndef FRAMEWIRE_SPEEDUPS_H
+#define FRAMEWIRE_SPEEDUPS_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* mask.c */
+void fw_xor_with_mask(const unsigned char *input, unsigned char *output, Py_ssize_t length,
+                      const unsigned char *mask);
+PyObject *fw_apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames);
+extern const char fw_apply_mask_doc[];
+
+/* frames.c */
+PyObject *fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char fw_parse_whole_frames_doc[];
+
+/* payload_buffer.c, wakeup.c, inbox.c */
+extern PyTypeObject fw_PayloadBufferType;
+extern PyTypeObject fw_WakeupType;
+extern PyTypeObject fw_InboxType;
+
+#endif
