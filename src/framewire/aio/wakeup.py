@@ -65,9 +65,12 @@ class PyWakeup:
 
     def resume_soon(self) -> None:
         """Wake the waiting task in a later loop turn, as a Future would."""
-        if self._state != _PENDING:
-            return
-        self._state = _RESUMED
+        if self._state == _PENDING:
+            self._finish_soon(_RESUMED)
+
+    def _finish_soon(self, state: int) -> None:
+        """End the wait with ``state``; wake the task in a later loop turn, as a Future would."""
+        self._state = state
         callback, self._callback = self._callback, None
         if callback is not None:
             self._loop.call_soon(callback, self, context=self._context)
@@ -92,6 +95,7 @@ class PyWakeup:
         """Forget ``callback``; return how many were removed."""
         if self._callback is not None and self._callback == callback:
             self._callback = None
+            self._context = None
             return 1
         return 0
 
@@ -119,10 +123,7 @@ class PyWakeup:
         """Cancel the wait (Task.cancel() calls this); the task is woken with CancelledError."""
         if self._state != _PENDING:
             return False
-        self._state = _CANCELLED
-        callback, self._callback = self._callback, None
-        if callback is not None:
-            self._loop.call_soon(callback, self, context=self._context)
+        self._finish_soon(_CANCELLED)
         return True
 
 
