@@ -375,7 +375,7 @@ class WebSocket(asyncio.BufferedProtocol):
             piece = await self._get_piece()
         data, is_text, last = piece
         if last:
-            return _whole(data) if type(data) is memoryview else data
+            return _whole(data)
         return await self._recv_rest(data, is_text)
 
     async def _recv_rest(self, first: str | bytes | memoryview, is_text: bool) -> Message:
@@ -453,7 +453,7 @@ class WebSocket(asyncio.BufferedProtocol):
             piece = await self._get_piece()
             data, is_text, last = piece
             if last:
-                return _whole(data) if type(data) is memoryview else data
+                return _whole(data)
             return await self._recv_rest(data, is_text)
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
@@ -597,6 +597,8 @@ class WebSocket(asyncio.BufferedProtocol):
 
 
 def _whole(data: str | bytes | memoryview) -> Message:
+    """Return a message piece as str or bytes: a view becomes bytes, without a copy when it is
+    a whole PayloadBuffer."""
     if isinstance(data, memoryview):
         return whole_payload((data,)) or bytes(data)
     return data
