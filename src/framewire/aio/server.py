@@ -105,7 +105,8 @@ class Server:
             transport.write(simple_response(503, "server shutting down"))
             transport.close()
             return
-        loop = asyncio.get_running_loop()
+        assert self._server is not None  # upgrades come from connections it accepted
+        loop = self._server.get_loop()  # not get_running_loop(): a getpid() call each on 3.11
         if self.process_request is None:
             # Shaped for speed (benchmarks/run.py, handshakes per second): without a
             # process_request hook the handshake needs no await, so it runs here and the only
