@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import enum
 import os
-import struct
 from typing import TYPE_CHECKING
 
 from framewire.exceptions import InvalidState, ProtocolError
@@ -36,6 +35,7 @@ from framewire.sansio.frames import (
     Opcode,
     encode_close_payload,
     encode_frame_header,
+    pack_header_16,
     parse_close_payload,
 )
 from framewire.sansio.limits import WebSocketLimits
@@ -44,8 +44,6 @@ from framewire.sansio.whole_frames import parse_whole_frames
 
 if TYPE_CHECKING:
     from framewire.sansio.deflate import PerMessageDeflate
-
-_PACK_16 = struct.Struct("!BBH").pack
 
 __all__ = ["Connection", "Role", "State"]
 
@@ -182,13 +180,13 @@ class Connection:
             return
         if type(data) is memoryview and (data.ndim != 1 or data.itemsize != 1):
             data = data.tobytes()
-        decoder = self._decoder
-        if not decoder._pending and not decoder._remaining and not self._assembler.in_message:
-            position = self._receive_whole_frames(data)
+        messages: list[tuple[str | bytes, bool, bool]] = []
+        position = self.receive_messages(data, messages)
+        if messages:
+            self._add_message_events(messages)
             if position == len(data):
                 return
-            if position:
-                data = data[position:]
+            data = data[position:]
         pieces = self._pieces
         try:
             self._decoder.feed(data, pieces)
@@ -214,21 +212,15 @@ class Connection:
             else:
                 self.fail(decode_error.close_code, str(decode_error))
 
-    def _receive_whole_frames(self, data: BytesLike) -> int:
-        """Fast path: turn the complete, unfragmented, uncompressed text and binary frames at the
-        start of ``data`` into events; return how many bytes were consumed (whole_frames.py)."""
-        pieces: list[tuple[str | bytes, bool, bool]] = []
-        position = parse_whole_frames(
-            data, not self._is_client, self.limits.max_message_size, pieces
-        )
+    def _add_message_events(self, messages: list[tuple[str | bytes, bool, bool]]) -> None:
+        """Turn what receive_messages() took into events, as the general path would."""
         events = self._events
         if self._assembler.stream:
-            for payload, is_text, _ in pieces:
+            for payload, is_text, _ in messages:
                 events.append(MessageChunk(payload, is_text, True, True))
         else:
-            for payload, is_text, _ in pieces:
+            for payload, is_text, _ in messages:
                 events.append(TextMessage(payload) if is_text else BinaryMessage(payload))  # type: ignore[arg-type]
-        return position
 
     def receive_messages(self, data: BytesLike, out: list[tuple[str | bytes, bool, bool]]) -> int:
         """Fast path for integrations that queue messages themselves, as the asyncio layer does.
@@ -350,7 +342,7 @@ class Connection:
         if length < 126:
             return bytes((first_byte, length)) + payload
         if length < 65536:
-            return _PACK_16(first_byte, 126, length) + payload
+            return pack_header_16(first_byte, 126, length) + payload
         return None
 
     def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:

@@ -17,6 +17,7 @@ __all__ = [
     "encode_close_payload",
     "encode_frame_header",
     "is_valid_close_code",
+    "pack_header_16",
     "parse_close_payload",
 ]
 
@@ -70,7 +71,8 @@ def is_valid_close_code(code: int) -> bool:
     return code in _SENDABLE_REGISTERED_CODES or 3000 <= code <= 4999
 
 
-_PACK_16 = struct.Struct("!BBH").pack
+# Two header bytes and a 16-bit payload length (connection.py frames small messages with it too).
+pack_header_16 = struct.Struct("!BBH").pack
 _PACK_64 = struct.Struct("!BBQ").pack
 
 
@@ -91,7 +93,7 @@ def encode_frame_header(
     if payload_length < 126:
         header = bytes((first, mask_bit | payload_length))
     elif payload_length < 65536:
-        header = _PACK_16(first, mask_bit | 126, payload_length)
+        header = pack_header_16(first, mask_bit | 126, payload_length)
     else:
         header = _PACK_64(first, mask_bit | 127, payload_length)
     return header + mask if mask else header
