@@ -75,11 +75,7 @@ class PyInbox:
         self._bytes += len(data)
         if last:
             self._messages += 1
-        if not self._paused and (
-            self._messages > self.max_queue or self._bytes > self.max_queue_bytes
-        ):
-            self._paused = True
-            self._pause()
+        self._check_pause()
 
     def take_messages(self, messages: list[WholeMessage], wake: bool) -> None:
         """Move whole messages, each ``(data, is_text, True)``, from ``messages`` (left empty)
@@ -92,20 +88,26 @@ class PyInbox:
         self._messages += len(messages)
         messages.clear()
         self._bytes += size
+        self._check_pause()
+        if wake:
+            self._wake()
+
+    def wake_reader(self) -> None:
+        """Resume the reader waiting in wait(), if any, now (see Wakeup.resume_now)."""
+        if self._head < len(self._pieces):
+            self._wake()
+
+    def _check_pause(self) -> None:
+        """Pause reading when a budget is exceeded."""
         if not self._paused and (
             self._messages > self.max_queue or self._bytes > self.max_queue_bytes
         ):
             self._paused = True
             self._pause()
-        waiter = self._waiter
-        if wake and waiter is not None:
-            self._waiter = None
-            waiter.resume_now()
 
-    def wake_reader(self) -> None:
-        """Resume the reader waiting in wait(), if any, now (see Wakeup.resume_now)."""
+    def _wake(self) -> None:
         waiter = self._waiter
-        if waiter is not None and self._head < len(self._pieces):
+        if waiter is not None:
             self._waiter = None
             waiter.resume_now()
 
