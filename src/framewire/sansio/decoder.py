@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
+from framewire.sansio.frames import Opcode
 from framewire.sansio.mask import apply_mask
 from framewire.sansio.payload_buffer import DIRECT_MAX_AHEAD, DIRECT_MIN_SIZE, PayloadBuffer
 
@@ -224,7 +225,7 @@ class FrameDecoder:
             if (
                 first
                 and take * DIRECT_MAX_AHEAD >= self._frame_length >= DIRECT_MIN_SIZE
-                and self._opcode == 2
+                and self._opcode == Opcode.BINARY
                 and self._fin
                 and not self._rsv1
                 and PayloadBuffer is not None

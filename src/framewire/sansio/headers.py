@@ -22,14 +22,9 @@ class Headers:
         self._index: dict[str, list[str]] = {}
         append = self._fields.append
         index = self._index
-        for name, value in fields:
+        for name, value in fields:  # add(), without a method call per field
             append((name, value))
-            key = name.lower()
-            values = index.get(key)
-            if values is None:
-                index[key] = [value]
-            else:
-                values.append(value)
+            index.setdefault(name.lower(), []).append(value)
 
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any earlier field of the same name."""

@@ -333,7 +333,7 @@ class MessageParser:
             return False
         max_line = limits.max_header_line
         for line in lines:
-            if len(line) > max_line or b"\r" in line or b"\n" in line or not line:
+            if len(line) > max_line or b"\r" in line or b"\n" in line:
                 return False
         fields = [parse_field_line(line) for line in lines]
         self._start = self._scan = end + 4
