@@ -147,7 +147,7 @@ inbox_wake(InboxObject *self, int only_with_pieces)
     }
     PyObject *waiter = self->waiter;
     self->waiter = NULL;
-    PyObject *result = PyObject_CallMethod(waiter, "resume_now", NULL);
+    PyObject *result = fw_wakeup_resume_now(waiter, NULL);
     Py_DECREF(waiter);
     return result;
 }
@@ -199,7 +199,7 @@ inbox_close(InboxObject *self, PyObject *Py_UNUSED(ignored))
     }
     PyObject *waiter = self->waiter;
     self->waiter = NULL;
-    PyObject *result = PyObject_CallMethod(waiter, "resume_soon", NULL);
+    PyObject *result = fw_wakeup_resume_soon(waiter, NULL);
     Py_DECREF(waiter);
     return result;
 }

@@ -22,4 +22,8 @@ extern PyTypeObject fw_PayloadBufferType;
 extern PyTypeObject fw_WakeupType;
 extern PyTypeObject fw_InboxType;
 
+/* wakeup.c: Wakeup.resume_now() and resume_soon(), for the Inbox (its waiters are Wakeups) */
+PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);
+PyObject *fw_wakeup_resume_soon(PyObject *wakeup, PyObject *unused);
+
 #endif

@@ -172,9 +172,10 @@ wakeup_iternext(WakeupObject *self)
     return NULL; /* StopIteration(None): the await is over */
 }
 
-static PyObject *
-wakeup_resume_now(WakeupObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *
+fw_wakeup_resume_now(PyObject *object, PyObject *Py_UNUSED(ignored))
 {
+    WakeupObject *self = (WakeupObject *)object;
     if (self->state != WAKEUP_PENDING) {
         Py_RETURN_NONE;
     }
@@ -253,9 +254,10 @@ wakeup_finish_soon(WakeupObject *self, int state)
     return failed ? -1 : 0;
 }
 
-static PyObject *
-wakeup_resume_soon(WakeupObject *self, PyObject *Py_UNUSED(ignored))
+PyObject *
+fw_wakeup_resume_soon(PyObject *object, PyObject *Py_UNUSED(ignored))
 {
+    WakeupObject *self = (WakeupObject *)object;
     if (self->state == WAKEUP_PENDING && wakeup_finish_soon(self, WAKEUP_RESUMED) < 0) {
         return NULL;
     }
@@ -367,9 +369,9 @@ wakeup_set_blocking(WakeupObject *self, PyObject *value, void *Py_UNUSED(closure
 }
 
 static PyMethodDef wakeup_methods[] = {
-    {"resume_now", (PyCFunction)wakeup_resume_now, METH_NOARGS,
+    {"resume_now", (PyCFunction)fw_wakeup_resume_now, METH_NOARGS,
      "Wake the waiting task, running its next step now when that is allowed."},
-    {"resume_soon", (PyCFunction)wakeup_resume_soon, METH_NOARGS,
+    {"resume_soon", (PyCFunction)fw_wakeup_resume_soon, METH_NOARGS,
      "Wake the waiting task in a later loop turn, as a Future would."},
     {"get_loop", (PyCFunction)wakeup_get_loop, METH_NOARGS, "The loop the waiting task runs on."},
     {"add_done_callback", (PyCFunction)(void (*)(void))wakeup_add_done_callback,
