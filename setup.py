@@ -52,7 +52,9 @@ if BUILD_SPEEDUPS != "no":
             "framewire._speedups",
             sources=[
                 f"src/framewire/_speedups_c/{name}.c"
-                for name in ("module", "mask", "frames", "payload_buffer", "wakeup", "inbox")
+                for name in (
+                    "module", "mask", "frames", "field_lines", "payload_buffer", "wakeup", "inbox"
+                )
             ],
             depends=["src/framewire/_speedups_c/speedups.h"],
             # optional=True is setuptools' own fallback; OptionalBuildExt also covers run().

@@ -2,6 +2,7 @@
  *
  *   apply_mask          framewire.sansio.mask.py_apply_mask                       (mask.c)
  *   parse_whole_frames  framewire.sansio.whole_frames.py_parse_whole_frames       (frames.c)
+ *   parse_field_lines   framewire.sansio.field_lines.py_parse_field_lines         (field_lines.c)
  *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
@@ -28,6 +29,7 @@ add_type(PyObject *module, PyTypeObject *type, const char *name)
 static int
 speedups_exec(PyObject *module)
 {
+    fw_field_lines_init();
     if (add_type(module, &fw_PayloadBufferType, "PayloadBuffer") < 0 ||
         add_type(module, &fw_InboxType, "Inbox") < 0 ||
         add_type(module, &fw_WakeupType, "Wakeup") < 0) {
@@ -41,6 +43,8 @@ static PyMethodDef speedups_methods[] = {
      fw_apply_mask_doc},
     {"parse_whole_frames", (PyCFunction)(void (*)(void))fw_parse_whole_frames, METH_FASTCALL,
      fw_parse_whole_frames_doc},
+    {"parse_field_lines", (PyCFunction)(void (*)(void))fw_parse_field_lines, METH_FASTCALL,
+     fw_parse_field_lines_doc},
     {NULL, NULL, 0, NULL},
 };
 

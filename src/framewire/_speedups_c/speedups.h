@@ -17,6 +17,11 @@ extern const char fw_apply_mask_doc[];
 PyObject *fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 extern const char fw_parse_whole_frames_doc[];
 
+/* field_lines.c (fw_field_lines_init fills its character tables, from the module's exec) */
+void fw_field_lines_init(void);
+PyObject *fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char fw_parse_field_lines_doc[];
+
 /* payload_buffer.c, wakeup.c, inbox.c */
 extern PyTypeObject fw_PayloadBufferType;
 extern PyTypeObject fw_WakeupType;

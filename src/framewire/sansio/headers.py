@@ -26,6 +26,15 @@ class Headers:
             append((name, value))
             index.setdefault(name.lower(), []).append(value)
 
+    @classmethod
+    def from_parsed(cls, fields: list[tuple[str, str]], index: dict[str, list[str]]) -> Headers:
+        """Wrap what a parser built, without copying: ``fields`` in arrival order and
+        ``index``, every value of each lower-case name (see sansio/field_lines.py)."""
+        headers = cls.__new__(cls)
+        headers._fields = fields
+        headers._index = index
+        return headers
+
     def add(self, name: str, value: str) -> None:
         """Append a field, keeping any earlier field of the same name."""
         self._fields.append((name, value))

@@ -80,11 +80,11 @@ class RequestParser(MessageParser):
 
     def __init__(self, limits: HTTPLimits = DEFAULT_LIMITS) -> None:
         self._max_start_line = limits.max_request_line
-        self._start_line_error = ParseError(
-            414, f"request line exceeds max_request_line={limits.max_request_line}"
-        )
         self._request_line: tuple[str, str, str] = ("", "", "")
         super().__init__(limits)
+
+    def _start_line_error(self) -> ParseError:
+        return ParseError(414, f"request line exceeds max_request_line={self._max_start_line}")
 
     def events_received(self) -> list[RequestEvent]:  # type: ignore[override]
         """Return the events parsed since the last call, in order."""
@@ -168,12 +168,12 @@ class ResponseParser(MessageParser):
         self, limits: HTTPLimits = DEFAULT_LIMITS, *, max_body_size: int | None = None
     ) -> None:
         self._max_start_line = limits.max_header_line
-        self._start_line_error = ParseError(
-            400, f"status line exceeds max_header_line={limits.max_header_line}"
-        )
         self._status_line: tuple[str, int, str] = ("", 0, "")
         self._body_cap = limits.max_body_size if max_body_size is None else max_body_size
         super().__init__(limits)
+
+    def _start_line_error(self) -> ParseError:
+        return ParseError(400, f"status line exceeds max_header_line={self._max_start_line}")
 
     def events_received(self) -> list[ResponseEvent]:  # type: ignore[override]
         """Return the events parsed since the last call, in order."""

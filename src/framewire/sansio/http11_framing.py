@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 
+from framewire.sansio.field_lines import parse_field_lines
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11_events import (
     BadRequest,
@@ -82,11 +83,10 @@ class MessageParser:
     """Base of RequestParser and ResponseParser: buffering, lines, headers and body framing.
 
     Subclasses implement _parse_start_line, _on_head_complete, _error_event, _eof_event and
-    the start line limit.
+    the start line limit (_max_start_line, and _start_line_error() for the error past it).
     """
 
     _max_start_line: int
-    _start_line_error: ParseError
 
     def __init__(self, limits: HTTPLimits) -> None:
         self._limits = limits
@@ -159,6 +159,9 @@ class MessageParser:
     # Hooks.
 
     def _parse_start_line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    def _start_line_error(self) -> ParseError:
         raise NotImplementedError
 
     def _on_head_complete(self, headers: Headers) -> None:
@@ -267,7 +270,7 @@ class MessageParser:
         try:
             line = self._read_line(self._max_start_line)
         except _LineTooLong:
-            raise self._start_line_error from None
+            raise self._start_line_error() from None
         if line is None:
             return False
         if not line:
@@ -315,9 +318,8 @@ class MessageParser:
         parse them in one step; return False to leave the head to _step_header, line by line.
 
         Shaped for speed (benchmarks/run.py, handshakes): a head nearly always arrives whole.
-        Anything unusual (a line over a limit, too many lines, a bare CR or LF) goes to the
-        line-by-line path, which raises the precise error; lines are parsed in order, so a
-        malformed line fails exactly as it would there.
+        Anything unusual (a line over a limit, too many lines, a malformed line) goes to the
+        line-by-line path, which raises the precise error.
         """
         limits = self._limits
         buffer = self._buffer
@@ -328,17 +330,12 @@ class MessageParser:
         head_size = self._head_size + end + 4 - start
         if head_size > limits.max_head_size:
             return False
-        lines = bytes(buffer[start:end]).split(b"\r\n")
-        if len(lines) > limits.max_headers:
+        parsed = parse_field_lines(buffer, start, end, limits.max_header_line, limits.max_headers)
+        if parsed is None:
             return False
-        max_line = limits.max_header_line
-        for line in lines:
-            if len(line) > max_line or b"\r" in line or b"\n" in line:
-                return False
-        fields = [parse_field_line(line) for line in lines]
         self._start = self._scan = end + 4
         self._head_size = head_size
-        self._on_head_complete(Headers(fields))
+        self._on_head_complete(Headers.from_parsed(*parsed))
         return True
 
     # Bodies.

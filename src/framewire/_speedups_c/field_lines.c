@@ -1,0 +1,167 @@
+/* parse_field_lines(): the C twin of framewire.sansio.field_lines.py_parse_field_lines. */
+
+#include "speedups.h"
+
+const char fw_parse_field_lines_doc[] = PyDoc_STR(
+"parse_field_lines(buffer, start, end, max_line, max_fields, /)\n"
+"--\n"
+"\n"
+"Parse the CRLF-separated field lines in buffer[start:end] into (fields, index), or return\n"
+"None when a line is malformed or over a limit (the caller then parses line by line).");
+
+/* RFC 9110 5.6.2: tchar. */
+static unsigned char is_tchar[256];
+/* RFC 9110 5.5: field-value characters (HTAB, SP, VCHAR, obs-text). */
+static unsigned char is_value_char[256];
+
+void
+fw_field_lines_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        is_tchar[c] = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                      (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+        is_value_char[c] = c == '\t' || (c >= 0x20 && c <= 0x7e) || c >= 0x80;
+    }
+}
+
+/* Append one field to fields and index; -1 with an exception set on failure. */
+static int
+add_field(PyObject *fields, PyObject *index, const unsigned char *name, Py_ssize_t name_length,
+          const unsigned char *value, Py_ssize_t value_length)
+{
+    char lower[256];
+    PyObject *name_str = NULL, *value_str = NULL, *pair = NULL, *key = NULL, *values;
+    int result = -1;
+
+    name_str = PyUnicode_DecodeASCII((const char *)name, name_length, NULL);
+    value_str = PyUnicode_DecodeLatin1((const char *)value, value_length, NULL);
+    if (name_str == NULL || value_str == NULL) {
+        goto done;
+    }
+    pair = PyTuple_Pack(2, name_str, value_str);
+    if (pair == NULL || PyList_Append(fields, pair) < 0) {
+        goto done;
+    }
+    if (name_length <= (Py_ssize_t)sizeof lower) {
+        for (Py_ssize_t i = 0; i < name_length; i++) {
+            lower[i] = (char)Py_TOLOWER(name[i]);
+        }
+        key = PyUnicode_DecodeASCII(lower, name_length, NULL);
+    }
+    else {
+        key = PyObject_CallMethod(name_str, "lower", NULL);
+    }
+    if (key == NULL) {
+        goto done;
+    }
+    values = PyDict_GetItemWithError(index, key); /* borrowed */
+    if (values == NULL) {
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        values = PyList_New(0);
+        if (values == NULL) {
+            goto done;
+        }
+        if (PyDict_SetItem(index, key, values) < 0) {
+            Py_DECREF(values);
+            goto done;
+        }
+        Py_DECREF(values); /* the dict keeps it */
+    }
+    result = PyList_Append(values, value_str);
+done:
+    Py_XDECREF(name_str);
+    Py_XDECREF(value_str);
+    Py_XDECREF(pair);
+    Py_XDECREF(key);
+    return result;
+}
+
+/* Parse one line; 1 if it was added, 0 if it is not a plain valid field line, -1 on error. */
+static int
+parse_line(PyObject *fields, PyObject *index, const unsigned char *line, Py_ssize_t length)
+{
+    Py_ssize_t colon = 0;
+    while (colon < length && is_tchar[line[colon]]) {
+        colon++;
+    }
+    if (colon == 0 || colon == length || line[colon] != ':') {
+        return 0;
+    }
+    for (Py_ssize_t i = colon + 1; i < length; i++) {
+        if (!is_value_char[line[i]]) {
+            return 0;
+        }
+    }
+    Py_ssize_t first = colon + 1, last = length;
+    while (first < last && (line[first] == ' ' || line[first] == '\t')) {
+        first++;
+    }
+    while (last > first && (line[last - 1] == ' ' || line[last - 1] == '\t')) {
+        last--;
+    }
+    if (add_field(fields, index, line, colon, line + first, last - first) < 0) {
+        return -1;
+    }
+    return 1;
+}
+
+PyObject *
+fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer view;
+    Py_ssize_t bounds[4]; /* start, end, max_line, max_fields */
+    PyObject *fields = NULL, *index = NULL, *result = NULL;
+
+    (void)module;
+    if (nargs != 5) {
+        PyErr_Format(PyExc_TypeError, "parse_field_lines() takes 5 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    for (int i = 0; i < 4; i++) {
+        bounds[i] = PyNumber_AsSsize_t(args[i + 1], PyExc_OverflowError);
+        if (bounds[i] == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    Py_ssize_t start = bounds[0], end = bounds[1], max_line = bounds[2], max_fields = bounds[3];
+    if (start < 0 || end < start || end > view.len) {
+        PyErr_SetString(PyExc_ValueError, "parse_field_lines(): start and end out of range");
+        goto done;
+    }
+    fields = PyList_New(0);
+    index = PyDict_New();
+    if (fields == NULL || index == NULL) {
+        goto done;
+    }
+    const unsigned char *data = (const unsigned char *)view.buf;
+    Py_ssize_t position = start, count = 0;
+    while (position <= end) {
+        const unsigned char *line = data + position;
+        Py_ssize_t length = 0;
+        /* Lines end at CRLF; a lone CR or LF inside a line makes it invalid below. */
+        while (position + length < end &&
+               !(line[length] == '\r' && position + length + 1 < end && line[length + 1] == '\n')) {
+            length++;
+        }
+        int parsed = 0;
+        if (++count <= max_fields && length <= max_line) {
+            parsed = parse_line(fields, index, line, length);
+        }
+        if (parsed <= 0) {
+            result = parsed == 0 ? Py_NewRef(Py_None) : NULL;
+            goto done;
+        }
+        position += length + 2;
+    }
+    result = PyTuple_Pack(2, fields, index);
+done:
+    Py_XDECREF(fields);
+    Py_XDECREF(index);
+    PyBuffer_Release(&view);
+    return result;
+}
