@@ -1,5 +1,6 @@
-"""The request-head fast path (sansio/field_lines.py): C and Python agree with each other, and
-with parsing line by line (parse_field_line) on every head they accept."""
+"""Field lines in one call: the request-head fast path (sansio/field_lines.py) agrees in C and
+Python, and with parsing line by line (parse_field_line); the C encoder of header fields agrees
+with py_encode_fields."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from hypothesis import strategies as st
 from framewire.sansio.field_lines import ParsedFields, py_parse_field_lines
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import RequestParser
+from framewire.sansio.http11_encode import encode_response_head, py_encode_fields
 from framewire.sansio.http11_events import BadRequest, RequestHead
 from framewire.sansio.http11_grammar import ParseError, parse_field_line
 from tests.conftest import c_twin_or_skip
@@ -141,3 +143,39 @@ def test_a_whole_head_gives_the_same_headers_as_one_split_byte_by_byte() -> None
     assert whole_head.headers.items() == split_head.headers.items()
     assert whole_head.headers.get_all("X-A") == ["1", "2"]
     assert whole_head.headers["cookie"] == "Ã©"
+
+
+# Characters that matter to the encoder: token characters, separators, controls, latin-1 and
+# beyond (which cannot be encoded).
+_FIELD_TEXT = st.lists(
+    st.sampled_from(list('aZ09-_!: \t\r\n\x00\x7f\xe9\u20ac,"')), max_size=12
+).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(fields=st.lists(st.tuples(_FIELD_TEXT, _FIELD_TEXT), max_size=5))
+def test_encode_fields_twins_agree(fields: list[tuple[str, str]]) -> None:
+    c_encode = c_twin_or_skip("encode_fields")
+    try:
+        expected: bytes | None = py_encode_fields(fields)
+    except ValueError:
+        expected = None  # the C twin declines; the Python one then names the error
+    assert c_encode(fields) == expected
+    assert c_encode(tuple(fields)) == expected
+
+
+def test_encode_fields_c_twin_declines_what_it_does_not_take() -> None:
+    c_encode = c_twin_or_skip("encode_fields")
+    assert c_encode(iter([("A", "b")])) is None  # an iterator: it must not be consumed
+    assert c_encode([("A", 1)]) is None
+    assert c_encode([["A", "b"]]) is None
+    assert c_encode([("A", "b", "c")]) is None
+    assert c_encode([]) == b""
+
+
+def test_response_heads_refuse_injected_lines_with_or_without_the_c_twin() -> None:
+    with pytest.raises(ValueError, match="invalid character in the value of header 'X'"):
+        encode_response_head(200, [("X", "a\r\nSet-Cookie: evil")])
+    with pytest.raises(ValueError, match="invalid header name"):
+        encode_response_head(200, (("Bad Name", "x") for _ in range(1)))
+    assert encode_response_head(204, [("X", "é")]) == b"HTTP/1.1 204 No Content\r\nX: \xe9\r\n\r\n"

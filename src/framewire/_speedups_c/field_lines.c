@@ -1,4 +1,5 @@
-/* parse_field_lines(): the C twin of framewire.sansio.field_lines.py_parse_field_lines. */
+/* Field lines (RFC 9112 5) in C: parse_field_lines() and encode_fields(), twins of
+ * framewire.sansio.field_lines.py_parse_field_lines and http11_encode.py_encode_fields. */
 
 #include "speedups.h"
 
@@ -163,5 +164,80 @@ done:
     Py_XDECREF(fields);
     Py_XDECREF(index);
     PyBuffer_Release(&view);
+    return result;
+}
+
+const char fw_encode_fields_doc[] = PyDoc_STR(
+"encode_fields(fields, /)\n"
+"--\n"
+"\n"
+"Return a list or tuple of (name, value) str pairs as 'name: value\\r\\n' lines in bytes, or\n"
+"None when fields is of another type or a field is not a valid token name with a valid\n"
+"latin-1 value (the caller then encodes in Python, which names the error).");
+
+/* The latin-1 bytes of a str whose characters all fit in one byte, else NULL. */
+static const unsigned char *
+one_byte_text(PyObject *text, Py_ssize_t *length)
+{
+    if (!PyUnicode_Check(text) || PyUnicode_KIND(text) != PyUnicode_1BYTE_KIND) {
+        return NULL;
+    }
+    *length = PyUnicode_GET_LENGTH(text);
+    return PyUnicode_1BYTE_DATA(text);
+}
+
+PyObject *
+fw_encode_fields(PyObject *module, PyObject *fields)
+{
+    (void)module;
+    if (!PyList_Check(fields) && !PyTuple_Check(fields)) {
+        Py_RETURN_NONE;
+    }
+    /* Two passes: validate and measure, then copy (the items cannot change in between: no
+     * Python code runs). A list is read through PySequence_Fast_ITEMS only after its size. */
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fields), total = 0;
+    PyObject **items = PySequence_Fast_ITEMS(fields);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = items[i];
+        Py_ssize_t name_length, value_length;
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
+            Py_RETURN_NONE;
+        }
+        const unsigned char *name = one_byte_text(PyTuple_GET_ITEM(pair, 0), &name_length);
+        const unsigned char *value = one_byte_text(PyTuple_GET_ITEM(pair, 1), &value_length);
+        if (name == NULL || value == NULL || name_length == 0) {
+            Py_RETURN_NONE;
+        }
+        for (Py_ssize_t j = 0; j < name_length; j++) {
+            if (!is_tchar[name[j]]) {
+                Py_RETURN_NONE;
+            }
+        }
+        for (Py_ssize_t j = 0; j < value_length; j++) {
+            if (!is_value_char[value[j]]) {
+                Py_RETURN_NONE;
+            }
+        }
+        total += name_length + value_length + 4;
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, total);
+    if (result == NULL) {
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(result);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *pair = items[i];
+        Py_ssize_t name_length, value_length;
+        const unsigned char *name = one_byte_text(PyTuple_GET_ITEM(pair, 0), &name_length);
+        const unsigned char *value = one_byte_text(PyTuple_GET_ITEM(pair, 1), &value_length);
+        memcpy(out, name, (size_t)name_length);
+        out += name_length;
+        *out++ = ':';
+        *out++ = ' ';
+        memcpy(out, value, (size_t)value_length);
+        out += value_length;
+        *out++ = '\r';
+        *out++ = '\n';
+    }
     return result;
 }

@@ -3,6 +3,7 @@
  *   apply_mask          framewire.sansio.mask.py_apply_mask                       (mask.c)
  *   parse_whole_frames  framewire.sansio.whole_frames.py_parse_whole_frames       (frames.c)
  *   parse_field_lines   framewire.sansio.field_lines.py_parse_field_lines         (field_lines.c)
+ *   encode_fields       framewire.sansio.http11_encode.py_encode_fields           (field_lines.c)
  *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
@@ -45,6 +46,7 @@ static PyMethodDef speedups_methods[] = {
      fw_parse_whole_frames_doc},
     {"parse_field_lines", (PyCFunction)(void (*)(void))fw_parse_field_lines, METH_FASTCALL,
      fw_parse_field_lines_doc},
+    {"encode_fields", (PyCFunction)fw_encode_fields, METH_O, fw_encode_fields_doc},
     {NULL, NULL, 0, NULL},
 };
 

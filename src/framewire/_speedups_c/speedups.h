@@ -21,6 +21,8 @@ extern const char fw_parse_whole_frames_doc[];
 void fw_field_lines_init(void);
 PyObject *fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 extern const char fw_parse_field_lines_doc[];
+PyObject *fw_encode_fields(PyObject *module, PyObject *fields);
+extern const char fw_encode_fields_doc[];
 
 /* payload_buffer.c, wakeup.c, inbox.c */
 extern PyTypeObject fw_PayloadBufferType;

@@ -7,12 +7,14 @@ from collections.abc import Iterable
 from http import HTTPStatus
 
 from framewire.sansio.http11_grammar import INVALID_VALUE_RE, TOKEN_RE
+from framewire.sansio.speedups import c_twin
 
 __all__ = [
     "LAST_CHUNK",
     "encode_chunk",
     "encode_request_head",
     "encode_response_head",
+    "py_encode_fields",
     "simple_response",
     "status_phrase",
 ]
@@ -31,7 +33,7 @@ def status_phrase(status: int) -> str:
         return ""
 
 
-def _encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
+def py_encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
     """Return header fields as CRLF-terminated lines.
 
     Raises:
@@ -50,6 +52,19 @@ def _encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
             raise ValueError(f"invalid character in the value of header {name!r}")
         lines.append(b"%s: %s\r\n" % (raw_name, raw_value))
     return b"".join(lines)
+
+
+_c_encode_fields = c_twin("encode_fields")
+
+
+def _encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
+    # The C twin takes a list or tuple of valid fields and returns None for anything else,
+    # which py_encode_fields then encodes or names the error of.
+    if _c_encode_fields is not None:
+        encoded: bytes | None = _c_encode_fields(headers)
+        if encoded is not None:
+            return encoded
+    return py_encode_fields(headers)
 
 
 def encode_response_head(
