@@ -95,7 +95,9 @@ class Request:
         self.raw_path = head.path
         self.path = unquote(self.raw_path)
         self.query = head.query
-        self.query_params: dict[str, list[str]] = parse_qs(self.query, keep_blank_values=True)
+        self.query_params: dict[str, list[str]] = (
+            parse_qs(self.query, keep_blank_values=True) if self.query else {}
+        )
         self.http_version = head.http_version
         self.headers = head.headers
         self.remote_address = remote_address

@@ -25,12 +25,12 @@ LAST_CHUNK = b"0\r\n\r\n"
 _TARGET_RE = re.compile(rb"[\x21-\x7e]+")
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def status_phrase(status: int) -> str:
     """Return the standard reason phrase of ``status``, or '' when it has none."""
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
+    return _PHRASES.get(status, "")
 
 
 def py_encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
