@@ -53,7 +53,14 @@ if BUILD_SPEEDUPS != "no":
             sources=[
                 f"src/framewire/_speedups_c/{name}.c"
                 for name in (
-                    "module", "mask", "frames", "field_lines", "payload_buffer", "wakeup", "inbox"
+                    "module",
+                    "mask",
+                    "frames",
+                    "field_lines",
+                    "payload_buffer",
+                    "wakeup",
+                    "inbox",
+                    "poller",
                 )
             ],
             depends=["src/framewire/_speedups_c/speedups.h"],

@@ -4,6 +4,8 @@
  *   parse_whole_frames  framewire.sansio.whole_frames.py_parse_whole_frames       (frames.c)
  *   parse_field_lines   framewire.sansio.field_lines.py_parse_field_lines         (field_lines.c)
  *   encode_fields       framewire.sansio.http11_encode.py_encode_fields           (field_lines.c)
+ *   Poller              none: without it each socket is read by its transport     (poller.c)
+ *   DirectWriter        none: without it every write goes through the transport   (poller.c)
  *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
@@ -36,6 +38,12 @@ speedups_exec(PyObject *module)
         add_type(module, &fw_WakeupType, "Wakeup") < 0) {
         return -1;
     }
+#ifdef __linux__
+    if (add_type(module, &fw_PollerType, "Poller") < 0 ||
+        add_type(module, &fw_DirectWriterType, "DirectWriter") < 0) {
+        return -1;
+    }
+#endif
     return 0;
 }
 

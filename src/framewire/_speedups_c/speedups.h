@@ -28,6 +28,10 @@ extern const char fw_encode_fields_doc[];
 extern PyTypeObject fw_PayloadBufferType;
 extern PyTypeObject fw_WakeupType;
 extern PyTypeObject fw_InboxType;
+#ifdef __linux__
+extern PyTypeObject fw_PollerType; /* poller.c */
+extern PyTypeObject fw_DirectWriterType;
+#endif
 
 /* wakeup.c: Wakeup.resume_now() and resume_soon(), for the Inbox (its waiters are Wakeups) */
 PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);

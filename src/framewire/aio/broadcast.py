@@ -79,10 +79,10 @@ def broadcast(
                 body = deflate.compress(payload, final=True)
                 frame = encode_frame_header(opcode, len(body), rsv1=True) + body
                 compressed_frames[deflate.sharing_key] = frame
-            transport.write(frame)
+            websocket._write(frame)
         else:
             if plain_frame is None:
                 plain_frame = encode_frame_header(opcode, len(payload)) + payload
-            transport.write(plain_frame)
+            websocket._write(plain_frame)
         delivered += 1
     return delivered

@@ -16,6 +16,7 @@ from typing import Any, cast
 from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
+from framewire.aio.socket_poller import PolledSocket, take_over_socket
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -109,6 +110,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
         self._transport: asyncio.Transport | None = None
+        self._polled: PolledSocket | None = None  # the loop's Poller reads the socket, if set
         self._reading_paused = False
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
@@ -135,6 +137,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
         self._pings.start()
+        self._polled = take_over_socket(self._loop, transport, self)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """The transport reads into the loop's shared receive buffer."""
@@ -203,8 +206,44 @@ class WebSocket(asyncio.BufferedProtocol):
         self.connection.receive_eof()
         return None
 
+    def poller_eof(self) -> None:
+        """The loop's Poller read the end of the stream: as the transport does at EOF."""
+        self._stop_polling()
+        if not self.eof_received() and self._transport is not None:
+            self._transport.close()
+
+    def poller_error(self, exc: BaseException) -> None:
+        """Reading failed or buffer_updated() raised: as the transport does on a fatal error."""
+        self._stop_polling()
+        if not isinstance(exc, OSError):
+            self._loop.call_exception_handler(
+                {
+                    "message": "Fatal error: protocol.buffer_updated() call failed.",
+                    "exception": exc,
+                    "transport": self._transport,
+                    "protocol": self,
+                }
+            )
+        if self._transport is not None:
+            self._transport.abort()
+
+    def _stop_polling(self) -> None:
+        if self._polled is not None:
+            self._polled.stop()
+            self._polled = None
+
+    def _write(self, data: bytes) -> None:
+        """Write ``data`` after everything written before, unless the transport is closing."""
+        polled = self._polled
+        if polled is not None:
+            # Stopped before the transport closes: a send() here cannot follow the close.
+            polled.write(data)
+        elif self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
     def connection_lost(self, exc: Exception | None) -> None:
         """The transport is gone: wake everyone who waits and cancel the timers."""
+        self._stop_polling()
         if self.connection.state is not State.CLOSED:
             self.connection.receive_eof()
         for handle in (self._close_timeout_handle, self._failure_handle):
@@ -242,12 +281,17 @@ class WebSocket(asyncio.BufferedProtocol):
     def _pause_reading(self) -> None:
         if self._transport is not None and not self._reading_paused:
             self._reading_paused = True
-            self._transport.pause_reading()
+            if self._polled is not None:
+                self._polled.pause()
+            else:
+                self._transport.pause_reading()
 
     def _resume_reading(self) -> None:
         if self._transport is not None and self._reading_paused:
             self._reading_paused = False
-            if not self._transport.is_closing():
+            if self._polled is not None:
+                self._polled.resume()
+            elif not self._transport.is_closing():
                 self._transport.resume_reading()
 
     def _flush(self) -> None:
@@ -258,15 +302,18 @@ class WebSocket(asyncio.BufferedProtocol):
         connection = self.connection
         chunks = connection.data_to_send()
         if chunks and not transport.is_closing():
+            write = transport.write if self._polled is None else self._polled.write
             if len(chunks) == 1:
-                transport.write(chunks[0])
+                write(chunks[0])
             elif len(chunks[-1]) >= _NO_JOIN_SIZE:
-                # writelines() joins (copies) everything first; for a large payload one more
-                # send() for the small header is cheaper (benchmarks/run.py, 1 MiB echo).
+                # Joining copies everything first; for a large payload one more send() for the
+                # small header is cheaper (benchmarks/run.py, 1 MiB echo).
                 for chunk in chunks:
-                    transport.write(chunk)
-            else:
+                    write(chunk)
+            elif self._polled is None:
                 transport.writelines(chunks)
+            else:
+                write(b"".join(chunks))
         if connection.close_sent is not None and connection.close_expected():
             self._start_closing_transport()
 
@@ -283,6 +330,7 @@ class WebSocket(asyncio.BufferedProtocol):
             transport.write_eof()
             self._resume_reading()
         elif self.connection.role is Role.SERVER or self.connection.failure is not None:
+            self._stop_polling()  # as the transport stops reading when it closes
             transport.close()
         # The client waits for the server to close first (RFC 6455 7.1.1); either way, a peer
         # that does not finish within close_timeout is dropped.
@@ -293,6 +341,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
 
     def _abort(self) -> None:
+        self._stop_polling()
         if self._transport is not None:
             self._transport.abort()
 
@@ -479,9 +528,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if not self._writing_paused:
             frame = connection.frame_now(message)  # type: ignore[arg-type]
             if frame is not None:
-                transport = self._transport
-                if transport is not None and not transport.is_closing():
-                    transport.write(frame)
+                self._write(frame)
                 return
         if connection.state is not State.OPEN or connection.close_sent is not None:
             raise self._closed_exception()

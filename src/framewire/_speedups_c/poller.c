@@ -1,0 +1,540 @@
+/* Poller and DirectWriter (Linux only), used by framewire.aio.socket_poller. Neither has a
+ * Python twin: without them each socket is read and written by its asyncio transport.
+ *
+ * Poller reads many sockets through one epoll instance that the loop watches as one descriptor.
+ * asyncio's selector loop pays a Python-level dispatch for every ready socket (its selector's
+ * event list, a handle run, the transport's _read_ready, get_buffer, buffer_updated). Here one
+ * loop callback, poll(), reads every ready socket into one buffer and calls each protocol's
+ * buffer_updated(n) directly.
+ */
+
+#include "speedups.h"
+
+#ifdef __linux__
+
+#include <errno.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_EVENTS 128
+
+typedef struct {
+    PyObject_HEAD
+    int epoll_fd;
+    Py_buffer buffer;        /* where every read lands */
+    PyObject **protocols;    /* indexed by file descriptor; NULL when not registered */
+    unsigned char *paused;   /* indexed by file descriptor */
+    Py_ssize_t capacity;     /* length of both arrays */
+    Py_ssize_t count;        /* registered descriptors */
+} PollerObject;
+
+static PyObject *str_buffer_updated = NULL;
+static PyObject *str_poller_eof = NULL;
+static PyObject *str_poller_error = NULL;
+
+/* The raised exception, normalized, with its traceback; clears the error indicator. */
+static PyObject *
+fetch_exception(void)
+{
+    PyObject *type, *value, *traceback;
+    PyErr_Fetch(&type, &value, &traceback);
+    PyErr_NormalizeException(&type, &value, &traceback);
+    if (traceback != NULL && value != NULL) {
+        PyException_SetTraceback(value, traceback);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(traceback);
+    return value;
+}
+
+static int
+as_fd(PyObject *arg)
+{
+    long fd = PyLong_AsLong(arg);
+    if (fd == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (fd < 0 || fd > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "invalid file descriptor %ld", fd);
+        return -1;
+    }
+    return (int)fd;
+}
+
+static int
+intern_names(void)
+{
+    if (str_buffer_updated != NULL) {
+        return 0;
+    }
+    str_buffer_updated = PyUnicode_InternFromString("buffer_updated");
+    str_poller_eof = PyUnicode_InternFromString("poller_eof");
+    str_poller_error = PyUnicode_InternFromString("poller_error");
+    return str_buffer_updated && str_poller_eof && str_poller_error ? 0 : -1;
+}
+
+static PyObject *
+poller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *buffer;
+    static char *keywords[] = {"buffer", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Poller", keywords, &buffer) ||
+        intern_names() < 0) {
+        return NULL;
+    }
+    PollerObject *self = (PollerObject *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    self->epoll_fd = -1;
+    if (PyObject_GetBuffer(buffer, &self->buffer, PyBUF_WRITABLE) < 0) {
+        self->buffer.obj = NULL;
+        Py_DECREF(self);
+        return NULL;
+    }
+    self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (self->epoll_fd < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        Py_DECREF(self);
+        return NULL;
+    }
+    return (PyObject *)self;
+}
+
+static int
+poller_traverse(PollerObject *self, visitproc visit, void *arg)
+{
+    for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
+        Py_VISIT(self->protocols[fd]);
+    }
+    return 0;
+}
+
+static int
+poller_clear(PollerObject *self)
+{
+    for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
+        Py_CLEAR(self->protocols[fd]);
+    }
+    self->count = 0;
+    return 0;
+}
+
+static void
+poller_dealloc(PollerObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    poller_clear(self);
+    PyMem_Free(self->protocols);
+    PyMem_Free(self->paused);
+    if (self->epoll_fd >= 0) {
+        close(self->epoll_fd);
+    }
+    if (self->buffer.obj != NULL) {
+        PyBuffer_Release(&self->buffer);
+    }
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int
+grow(PollerObject *self, int fd)
+{
+    if (fd < self->capacity) {
+        return 0;
+    }
+    Py_ssize_t capacity = self->capacity ? self->capacity : 64;
+    while (capacity <= fd) {
+        capacity *= 2;
+    }
+    PyObject **protocols = PyMem_Realloc(self->protocols, capacity * sizeof(PyObject *));
+    if (protocols == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->protocols = protocols;
+    unsigned char *paused = PyMem_Realloc(self->paused, capacity);
+    if (paused == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->paused = paused;
+    for (Py_ssize_t i = self->capacity; i < capacity; i++) {
+        self->protocols[i] = NULL;
+        self->paused[i] = 0;
+    }
+    self->capacity = capacity;
+    return 0;
+}
+
+static int
+watch(PollerObject *self, int fd, int operation)
+{
+    struct epoll_event event = {.events = EPOLLIN, .data = {.fd = fd}};
+    if (epoll_ctl(self->epoll_fd, operation, fd, &event) < 0) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+fd_argument(PollerObject *self, PyObject *arg, int registered)
+{
+    int fd = as_fd(arg);
+    if (fd < 0) {
+        return -1;
+    }
+    if (registered && (fd >= self->capacity || self->protocols[fd] == NULL)) {
+        PyErr_Format(PyExc_KeyError, "file descriptor %d is not registered", fd);
+        return -1;
+    }
+    return fd;
+}
+
+static PyObject *
+poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "register() takes a file descriptor and a protocol");
+        return NULL;
+    }
+    int fd = fd_argument(self, args[0], 0);
+    if (fd < 0 || grow(self, fd) < 0) {
+        return NULL;
+    }
+    if (self->protocols[fd] != NULL) {
+        PyErr_Format(PyExc_ValueError, "file descriptor %d is already registered", fd);
+        return NULL;
+    }
+    if (watch(self, fd, EPOLL_CTL_ADD) < 0) {
+        return NULL;
+    }
+    self->protocols[fd] = Py_NewRef(args[1]);
+    self->paused[fd] = 0;
+    self->count++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+poller_unregister(PollerObject *self, PyObject *arg)
+{
+    int fd = as_fd(arg);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (fd >= self->capacity || self->protocols[fd] == NULL) {
+        Py_RETURN_FALSE;
+    }
+    if (!self->paused[fd]) {
+        /* Fails only if the descriptor was closed already, which removed it from the set. */
+        struct epoll_event unused;
+        (void)epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, &unused);
+    }
+    Py_CLEAR(self->protocols[fd]);
+    self->count--;
+    Py_RETURN_TRUE;
+}
+
+static PyObject *
+poller_pause(PollerObject *self, PyObject *arg)
+{
+    int fd = fd_argument(self, arg, 1);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (!self->paused[fd]) {
+        if (watch(self, fd, EPOLL_CTL_DEL) < 0) {
+            return NULL;
+        }
+        self->paused[fd] = 1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+poller_resume(PollerObject *self, PyObject *arg)
+{
+    int fd = fd_argument(self, arg, 1);
+    if (fd < 0) {
+        return NULL;
+    }
+    if (self->paused[fd]) {
+        if (watch(self, fd, EPOLL_CTL_ADD) < 0) {
+            return NULL;
+        }
+        self->paused[fd] = 0;
+    }
+    Py_RETURN_NONE;
+}
+
+/* Tell ``protocol`` what happened; an exception other than SystemExit and KeyboardInterrupt
+ * goes to its poller_error(), as asyncio's transport sends a failing callback's exception to
+ * its _fatal_error(). Returns -1 only to propagate an exception. */
+static int
+deliver(PyObject *protocol, PyObject *name, PyObject *arg)
+{
+    PyObject *result = arg == NULL ? PyObject_CallMethodNoArgs(protocol, name)
+                                   : PyObject_CallMethodOneArg(protocol, name, arg);
+    if (result != NULL) {
+        Py_DECREF(result);
+        return 0;
+    }
+    if (name == str_poller_error || PyErr_ExceptionMatches(PyExc_SystemExit) ||
+        PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
+        return -1;
+    }
+    PyObject *exc = fetch_exception();
+    int status = exc == NULL ? -1 : deliver(protocol, str_poller_error, exc);
+    Py_XDECREF(exc);
+    return status;
+}
+
+static int
+read_ready(PollerObject *self, int fd)
+{
+    PyObject *protocol = self->protocols[fd];
+    ssize_t received = recv(fd, self->buffer.buf, (size_t)self->buffer.len, 0);
+    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        return 0; /* a stale event (the descriptor may have been reused) or a signal */
+    }
+    Py_INCREF(protocol); /* a callback may unregister it */
+    int status;
+    if (received > 0) {
+        PyObject *count = PyLong_FromSsize_t(received);
+        if (count == NULL) {
+            Py_DECREF(protocol);
+            return -1;
+        }
+        status = deliver(protocol, str_buffer_updated, count);
+        Py_DECREF(count);
+    }
+    else if (received == 0) {
+        status = deliver(protocol, str_poller_eof, NULL);
+    }
+    else {
+        PyErr_SetFromErrno(PyExc_OSError);
+        PyObject *exc = fetch_exception();
+        status = exc == NULL ? -1 : deliver(protocol, str_poller_error, exc);
+        Py_XDECREF(exc);
+    }
+    Py_DECREF(protocol);
+    return status;
+}
+
+static PyObject *
+poller_poll(PollerObject *self, PyObject *unused)
+{
+    struct epoll_event events[MAX_EVENTS];
+    (void)unused;
+    int ready = epoll_wait(self->epoll_fd, events, MAX_EVENTS, 0);
+    if (ready < 0) {
+        if (errno == EINTR) {
+            Py_RETURN_NONE;
+        }
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    for (int i = 0; i < ready; i++) {
+        int fd = events[i].data.fd;
+        /* Skip descriptors a callback of this batch unregistered or paused. */
+        if (fd < self->capacity && self->protocols[fd] != NULL && !self->paused[fd] &&
+            read_ready(self, fd) < 0) {
+            return NULL;
+        }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+poller_fileno(PollerObject *self, PyObject *unused)
+{
+    (void)unused;
+    return PyLong_FromLong(self->epoll_fd);
+}
+
+static Py_ssize_t
+poller_length(PollerObject *self)
+{
+    return self->count;
+}
+
+static PyMethodDef poller_methods[] = {
+    {"register", (PyCFunction)(void (*)(void))poller_register, METH_FASTCALL,
+     "register(fd, protocol): read fd from now on; protocol gets buffer_updated(n), "
+     "poller_eof() and poller_error(exc)."},
+    {"unregister", (PyCFunction)poller_unregister, METH_O,
+     "unregister(fd) -> bool: stop reading fd and forget its protocol."},
+    {"pause", (PyCFunction)poller_pause, METH_O, "pause(fd): stop reading fd for now."},
+    {"resume", (PyCFunction)poller_resume, METH_O, "resume(fd): read fd again."},
+    {"poll", (PyCFunction)poller_poll, METH_NOARGS,
+     "poll(): read every ready descriptor once (the event loop calls it)."},
+    {"fileno", (PyCFunction)poller_fileno, METH_NOARGS,
+     "fileno() -> int: the epoll descriptor, to watch for reading."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PySequenceMethods poller_sequence = {
+    .sq_length = (lenfunc)poller_length,
+};
+
+PyTypeObject fw_PollerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "framewire._speedups.Poller",
+    .tp_doc = "Poller(buffer): read many sockets into buffer through one epoll descriptor.",
+    .tp_basicsize = sizeof(PollerObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = poller_new,
+    .tp_traverse = (traverseproc)poller_traverse,
+    .tp_clear = (inquiry)poller_clear,
+    .tp_dealloc = (destructor)poller_dealloc,
+    .tp_methods = poller_methods,
+    .tp_as_sequence = &poller_sequence,
+};
+
+
+/* ------------------------------------------------------------------------------------------
+ * DirectWriter(fd, transport): writes with one send() while the transport has nothing queued,
+ * and hands anything it cannot send at once (and every error) to transport.write(), which
+ * queues it, reports the error, or drops it once the transport is closing. So bytes stay in
+ * order, and the transport keeps its flow control and error handling.
+ */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *transport;
+    int fd;
+    int maybe_queued; /* the transport may hold unsent bytes: ask it before sending directly */
+    int stopped;
+} DirectWriterObject;
+
+static PyObject *str_write = NULL;
+static PyObject *str_get_write_buffer_size = NULL;
+
+static PyObject *
+writer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    int fd;
+    PyObject *transport;
+    static char *keywords[] = {"fd", "transport", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO:DirectWriter", keywords, &fd, &transport)) {
+        return NULL;
+    }
+    if (str_write == NULL) {
+        str_write = PyUnicode_InternFromString("write");
+        str_get_write_buffer_size = PyUnicode_InternFromString("get_write_buffer_size");
+        if (str_write == NULL || str_get_write_buffer_size == NULL) {
+            return NULL;
+        }
+    }
+    DirectWriterObject *self = (DirectWriterObject *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->transport = Py_NewRef(transport);
+        self->fd = fd;
+        self->maybe_queued = 1; /* the handshake response may still be queued */
+    }
+    return (PyObject *)self;
+}
+
+static int
+writer_traverse(DirectWriterObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->transport);
+    return 0;
+}
+
+static int
+writer_clear(DirectWriterObject *self)
+{
+    Py_CLEAR(self->transport);
+    return 0;
+}
+
+static void
+writer_dealloc(DirectWriterObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    writer_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+transport_write(DirectWriterObject *self, PyObject *data)
+{
+    self->maybe_queued = 1;
+    return PyObject_CallMethodOneArg(self->transport, str_write, data);
+}
+
+static PyObject *
+writer_write(DirectWriterObject *self, PyObject *data)
+{
+    if (self->transport == NULL || self->stopped) {
+        return self->transport == NULL ? Py_NewRef(Py_None) : transport_write(self, data);
+    }
+    if (self->maybe_queued) {
+        PyObject *size = PyObject_CallMethodNoArgs(self->transport, str_get_write_buffer_size);
+        if (size == NULL) {
+            return NULL;
+        }
+        int queued = PyObject_IsTrue(size);
+        Py_DECREF(size);
+        if (queued < 0) {
+            return NULL;
+        }
+        if (queued) {
+            return transport_write(self, data);
+        }
+        self->maybe_queued = 0;
+    }
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    ssize_t sent = view.len ? send(self->fd, view.buf, (size_t)view.len, MSG_NOSIGNAL) : 0;
+    Py_ssize_t length = view.len;
+    PyBuffer_Release(&view);
+    if (sent == length) {
+        Py_RETURN_NONE;
+    }
+    if (sent <= 0) {
+        return transport_write(self, data); /* EAGAIN: it queues; an error: it reports */
+    }
+    PyObject *rest = PySequence_GetSlice(data, sent, length);
+    if (rest == NULL) {
+        return NULL;
+    }
+    PyObject *result = transport_write(self, rest);
+    Py_DECREF(rest);
+    return result;
+}
+
+static PyObject *
+writer_stop(DirectWriterObject *self, PyObject *unused)
+{
+    (void)unused;
+    self->stopped = 1;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef writer_methods[] = {
+    {"write", (PyCFunction)writer_write, METH_O,
+     "write(data): send data now if nothing is queued, else (and for the rest) "
+     "transport.write()."},
+    {"stop", (PyCFunction)writer_stop, METH_NOARGS,
+     "stop(): from now on every write goes through transport.write()."},
+    {NULL, NULL, 0, NULL},
+};
+
+PyTypeObject fw_DirectWriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "framewire._speedups.DirectWriter",
+    .tp_doc = "DirectWriter(fd, transport): writes to the socket of transport, in order.",
+    .tp_basicsize = sizeof(DirectWriterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = writer_new,
+    .tp_traverse = (traverseproc)writer_traverse,
+    .tp_clear = (inquiry)writer_clear,
+    .tp_dealloc = (destructor)writer_dealloc,
+    .tp_methods = writer_methods,
+};
+
+#endif /* __linux__ */

@@ -1,0 +1,114 @@
+"""One epoll descriptor per event loop for the sockets of open WebSockets (Linux, C accelerator).
+
+asyncio's selector loop dispatches each ready socket in Python: the selector's event list, a
+handle run, the transport's ``_read_ready``, ``get_buffer()`` and ``buffer_updated()``. That
+costs about 1 µs per received message, a fifth of framewire's CPU time per small round trip
+(benchmarks/run.py, 64 connections; docs/topics/performance.md). A ``Poller`` (C, in
+framewire._speedups) is one descriptor the loop watches: its ``poll()`` reads every ready
+socket into the loop's shared receive buffer and calls ``buffer_updated(n)`` on its protocol.
+
+Only sockets of asyncio's own selector transports are taken over; TLS, uvloop and other loops
+keep reading through their transports, as they do without the accelerator
+(FRAMEWIRE_NO_SPEEDUPS=1). A ``DirectWriter`` (C) sends with one ``send()`` while the
+transport has nothing queued and hands the rest to ``transport.write()``, so closing, flow
+control and error reports stay with the transport.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from asyncio import selector_events
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from framewire.aio.receive_buffer import receive_buffer
+from framewire.sansio.speedups import c_twin
+
+__all__ = ["PolledProtocol", "PolledSocket", "take_over_socket"]
+
+_Poller: Any = c_twin("Poller")
+_DirectWriter: Any = c_twin("DirectWriter")
+# Exactly asyncio's plain TCP transport: its subclasses and other transports may read
+# differently (TLS decrypts above it; uvloop's are not selector transports at all).
+_PLAIN_TRANSPORT: Any = getattr(selector_events, "_SelectorSocketTransport", None)
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+
+
+class PolledProtocol(Protocol):
+    """What a Poller calls on the protocol of a socket it reads."""
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """``nbytes`` arrived in the loop's receive buffer."""
+
+    def poller_eof(self) -> None:
+        """The peer closed its side (recv returned 0); reading has stopped."""
+
+    def poller_error(self, exc: BaseException) -> None:
+        """Reading failed, or buffer_updated() raised ``exc``."""
+
+
+class PolledSocket:
+    """One socket read through its loop's Poller, and written through ``write(data)``.
+
+    Use pause(), resume() and stop() instead of the transport's pause_reading() and
+    resume_reading(); write() instead of transport.write().
+    """
+
+    __slots__ = ("_fd", "_poller", "_writer", "write")
+
+    def __init__(self, poller: Any, fd: int, transport: asyncio.BaseTransport) -> None:
+        self._poller = poller
+        self._fd: int | None = fd
+        self._writer = _DirectWriter(fd, transport)
+        self.write: Callable[[bytes], None] = self._writer.write
+
+    def pause(self) -> None:
+        """Stop reading until resume()."""
+        if self._fd is not None:
+            self._poller.pause(self._fd)
+
+    def resume(self) -> None:
+        """Read again after pause()."""
+        if self._fd is not None:
+            self._poller.resume(self._fd)
+
+    def stop(self) -> None:
+        """Stop reading for good (before the socket is closed), and leave writes to the
+        transport; safe to call twice."""
+        if self._fd is not None:
+            self._poller.unregister(self._fd)
+            self._writer.stop()
+            self._fd = None
+
+
+def take_over_socket(
+    loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport, protocol: PolledProtocol
+) -> PolledSocket | None:
+    """Read ``transport``'s socket through ``loop``'s Poller from now on, for ``protocol``.
+
+    The transport's own reading is paused for good: use the returned PolledSocket instead.
+    Returns None, and changes nothing, when the accelerator is missing or the transport or
+    loop is not one the Poller can serve.
+    """
+    if (
+        _Poller is None
+        or _DirectWriter is None
+        or _PLAIN_TRANSPORT is None
+        or type(transport) is not _PLAIN_TRANSPORT
+        or not isinstance(loop, selector_events.BaseSelectorEventLoop)
+        or transport.is_closing()
+    ):
+        return None
+    sock = transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    poller = _pollers.get(loop)
+    if poller is None:
+        poller = _Poller(receive_buffer(loop))
+        loop.add_reader(poller.fileno(), poller.poll)
+        _pollers[loop] = poller
+    fd = sock.fileno()
+    transport.pause_reading()  # type: ignore[attr-defined]
+    poller.register(fd, protocol)
+    return PolledSocket(poller, fd, transport)
