@@ -30,6 +30,7 @@ def test_echo_ping_and_close_on_uvloop() -> None:
         async with framewire.serve(echo, "127.0.0.1", 0, max_message_size=4 << 20) as server:
             port = server.sockets[0].getsockname()[1]
             async with framewire.connect(f"ws://127.0.0.1:{port}/", max_message_size=4 << 20) as ws:
+                assert ws._polled is None  # uvloop reads through its own transports
                 await ws.send("héllo")
                 assert await ws.recv() == "héllo"
                 big = os.urandom(3 << 20)

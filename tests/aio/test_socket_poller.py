@@ -1,0 +1,403 @@
+"""The loop's Poller and the DirectWriter (aio/socket_poller.py, C in _speedups_c/poller.c).
+
+Unit tests drive them on socket pairs with recording protocols and transports; end-to-end tests
+check that WebSocket connections on the default loop use them, keep bytes in order when the
+kernel's send buffer fills, and leave no registration behind when connections come and go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+from typing import Any
+
+import pytest
+
+import framewire
+from framewire.aio import socket_poller
+from framewire.aio.websocket import WebSocket
+from framewire.sansio.connection import Connection, Role
+from tests.conftest import c_twin_or_skip
+
+
+class RecordingProtocol:
+    """Keeps what a Poller tells it; buffer_updated copies the bytes read."""
+
+    def __init__(self, buffer: memoryview, fail_with: BaseException | None = None) -> None:
+        self.buffer = buffer
+        self.fail_with = fail_with
+        self.received = b""
+        self.eof = False
+        self.errors: list[BaseException] = []
+        self.on_data: Any = None
+
+    def buffer_updated(self, nbytes: int) -> None:
+        self.received += bytes(self.buffer[:nbytes])
+        if self.on_data is not None:
+            self.on_data()
+        if self.fail_with is not None:
+            raise self.fail_with
+
+    def poller_eof(self) -> None:
+        self.eof = True
+
+    def poller_error(self, exc: BaseException) -> None:
+        self.errors.append(exc)
+
+
+def make_poller() -> tuple[Any, memoryview]:
+    poller_type = c_twin_or_skip("Poller")
+    buffer = memoryview(bytearray(4096))
+    return poller_type(buffer), buffer
+
+
+def socket_pair() -> tuple[socket.socket, socket.socket]:
+    left, right = socket.socketpair()
+    left.setblocking(False)
+    right.setblocking(False)
+    return left, right
+
+
+def test_poller_reads_each_ready_socket_into_the_buffer_and_tells_its_protocol() -> None:
+    poller, buffer = make_poller()
+    pairs = [socket_pair() for _ in range(3)]
+    protocols = [RecordingProtocol(buffer) for _ in pairs]
+    try:
+        for (ours, _), protocol in zip(pairs, protocols, strict=True):
+            poller.register(ours.fileno(), protocol)
+        assert len(poller) == 3
+        pairs[0][1].send(b"first")
+        pairs[2][1].send(b"third")
+        poller.poll()
+        assert [p.received for p in protocols] == [b"first", b"", b"third"]
+        poller.poll()  # nothing more is ready: nothing is called
+        assert [p.received for p in protocols] == [b"first", b"", b"third"]
+        pairs[1][1].close()
+        poller.poll()
+        assert protocols[1].eof and not protocols[0].eof
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+
+
+def test_paused_sockets_are_not_read_until_resumed() -> None:
+    poller, buffer = make_poller()
+    ours, theirs = socket_pair()
+    protocol = RecordingProtocol(buffer)
+    with ours, theirs:
+        poller.register(ours.fileno(), protocol)
+        poller.pause(ours.fileno())
+        poller.pause(ours.fileno())  # twice is fine
+        theirs.send(b"held")
+        poller.poll()
+        assert protocol.received == b""
+        poller.resume(ours.fileno())
+        poller.poll()
+        assert protocol.received == b"held"
+
+
+def test_register_unregister_and_their_errors() -> None:
+    poller, buffer = make_poller()
+    ours, theirs = socket_pair()
+    with ours, theirs:
+        poller.register(ours.fileno(), RecordingProtocol(buffer))
+        with pytest.raises(ValueError, match="already registered"):
+            poller.register(ours.fileno(), RecordingProtocol(buffer))
+        assert poller.unregister(ours.fileno()) is True
+        assert poller.unregister(ours.fileno()) is False
+        assert len(poller) == 0
+        with pytest.raises(KeyError, match="not registered"):
+            poller.pause(ours.fileno())
+        with pytest.raises(ValueError, match="invalid file descriptor"):
+            poller.register(-1, RecordingProtocol(buffer))
+        with pytest.raises(OSError):
+            poller.register(10**6, RecordingProtocol(buffer))  # not an open descriptor
+    assert isinstance(poller.fileno(), int)
+
+
+def test_a_failing_callback_goes_to_poller_error_and_others_are_still_read() -> None:
+    poller, buffer = make_poller()
+    failing_pair, quiet_pair = socket_pair(), socket_pair()
+    failing = RecordingProtocol(buffer, fail_with=RuntimeError("handler bug"))
+    quiet = RecordingProtocol(buffer)
+    try:
+        poller.register(failing_pair[0].fileno(), failing)
+        poller.register(quiet_pair[0].fileno(), quiet)
+        failing_pair[1].send(b"x")
+        quiet_pair[1].send(b"y")
+        poller.poll()
+        assert [str(exc) for exc in failing.errors] == ["handler bug"]
+        assert quiet.received == b"y"
+    finally:
+        for pair in (failing_pair, quiet_pair):
+            pair[0].close()
+            pair[1].close()
+
+
+def test_an_exception_from_poller_error_reaches_the_loop() -> None:
+    poller, buffer = make_poller()
+
+    class Broken(RecordingProtocol):
+        def poller_error(self, exc: BaseException) -> None:
+            raise ValueError("cannot even fail properly") from exc
+
+    ours, theirs = socket_pair()
+    with ours, theirs:
+        poller.register(ours.fileno(), Broken(buffer, fail_with=RuntimeError("first")))
+        theirs.send(b"x")
+        with pytest.raises(ValueError, match="cannot even fail properly"):
+            poller.poll()
+
+
+def test_a_reset_connection_is_reported_as_an_oserror() -> None:
+    poller, buffer = make_poller()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        server.setblocking(False)
+        protocol = RecordingProtocol(buffer)
+        with server:
+            poller.register(server.fileno(), protocol)
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # with linger 0: RST instead of FIN
+            poller.poll()
+            assert [type(exc) for exc in protocol.errors] == [ConnectionResetError]
+
+
+def test_a_socket_unregistered_during_a_poll_is_not_read_in_that_poll() -> None:
+    poller, buffer = make_poller()
+    first, second = socket_pair(), socket_pair()
+    protocols = [RecordingProtocol(buffer), RecordingProtocol(buffer)]
+    try:
+        poller.register(first[0].fileno(), protocols[0])
+        poller.register(second[0].fileno(), protocols[1])
+        # Whichever is read first unregisters the other.
+        protocols[0].on_data = lambda: poller.unregister(second[0].fileno())
+        protocols[1].on_data = lambda: poller.unregister(first[0].fileno())
+        first[1].send(b"a")
+        second[1].send(b"b")
+        poller.poll()
+        assert sorted(p.received for p in protocols) in ([b"", b"a"], [b"", b"b"])
+    finally:
+        for pair in (first, second):
+            pair[0].close()
+            pair[1].close()
+
+
+class RecordingTransport:
+    """What a DirectWriter needs of a transport: write() and get_write_buffer_size()."""
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.written: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.written.append(bytes(data))
+
+    def get_write_buffer_size(self) -> int:
+        return self.queued
+
+
+def read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while True:
+        try:
+            chunk = sock.recv(1 << 20)
+        except BlockingIOError:
+            return data
+        if not chunk:
+            return data
+        data += chunk
+
+
+def test_direct_writer_sends_at_once_once_the_transport_holds_nothing() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    ours, theirs = socket_pair()
+    transport = RecordingTransport()
+    with ours, theirs:
+        writer = writer_type(ours.fileno(), transport)
+        transport.queued = 10  # e.g. the handshake response, written before: it goes first
+        writer.write(b"one")
+        writer.write(b"two")
+        assert transport.written == [b"one", b"two"]
+        transport.queued = 0
+        writer.write(b"three")
+        writer.write(memoryview(b"four"))
+        assert read_all(theirs) == b"threefour"
+        assert transport.written == [b"one", b"two"]
+        writer.stop()
+        writer.write(b"five")
+        assert transport.written[-1] == b"five"
+
+
+def test_direct_writer_hands_what_the_kernel_did_not_take_to_the_transport() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    ours, theirs = socket_pair()
+    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+    transport = RecordingTransport()
+    payload = os.urandom(4 << 20)
+    with ours, theirs:
+        writer = writer_type(ours.fileno(), transport)
+        writer.write(payload)
+        assert len(transport.written) == 1
+        sent = read_all(theirs)
+        assert 0 < len(sent) < len(payload)
+        assert sent + transport.written[0] == payload
+        transport.queued = len(transport.written[0])
+        writer.write(b"after")  # must not overtake the queued rest
+        assert transport.written[-1] == b"after"
+        assert read_all(theirs) == b""
+
+
+def test_direct_writer_leaves_errors_to_the_transport() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    ours, theirs = socket_pair()
+    transport = RecordingTransport()
+    with ours:
+        theirs.close()
+        writer = writer_type(ours.fileno(), transport)
+        writer.write(b"nobody listens")  # EPIPE, without SIGPIPE
+        assert transport.written == [b"nobody listens"]
+
+
+async def echo(ws: WebSocket) -> None:
+    async for message in ws:
+        await ws.send(message)
+
+
+def loop_poller() -> Any:
+    return socket_poller._pollers.get(asyncio.get_running_loop())
+
+
+def test_websockets_on_the_default_loop_use_the_poller_and_leave_nothing_behind() -> None:
+    handlers: list[WebSocket] = []
+
+    async def remember(ws: WebSocket) -> None:
+        handlers.append(ws)
+        await echo(ws)
+
+    async def main() -> None:
+        async with framewire.serve(remember, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+                await ws.send("hi")
+                assert await ws.recv() == "hi"
+                expected = socket_poller._Poller is not None
+                assert (ws._polled is not None) is expected
+                assert (handlers[0]._polled is not None) is expected
+                if expected:
+                    assert len(loop_poller()) == 2
+            await asyncio.sleep(0.05)  # the server side finishes its close
+            if socket_poller._Poller is not None:
+                assert len(loop_poller()) == 0
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_bytes_stay_in_order_when_the_kernel_send_buffer_fills() -> None:
+    big = os.urandom(8 << 20)
+
+    async def burst(ws: WebSocket) -> None:
+        await ws.recv()
+        await ws.send(big)  # larger than the socket buffers: the transport queues the rest
+        for index in range(500):
+            await ws.send(b"%d" % index)
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with framewire.serve(burst, "127.0.0.1", 0, max_message_size=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with framewire.connect(f"ws://127.0.0.1:{port}/", max_message_size=None) as ws:
+                await ws.send("go")
+                await asyncio.sleep(0.2)  # let the server's sends pile up
+                assert await ws.recv() == big
+                assert [await ws.recv() for _ in range(500)] == [b"%d" % i for i in range(500)]
+
+    asyncio.run(asyncio.wait_for(main(), 30))
+
+
+def test_connections_that_come_and_go_reuse_descriptors_safely() -> None:
+    async def client(port: int, index: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+            for round_trip in range(5):
+                message = f"{index}-{round_trip}"
+                await ws.send(message)
+                assert await ws.recv() == message
+
+    async def main() -> None:
+        async with framewire.serve(echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            for wave in range(4):
+                await asyncio.gather(*(client(port, wave * 100 + i) for i in range(50)))
+            await asyncio.sleep(0.05)
+            if socket_poller._Poller is not None:
+                assert len(loop_poller()) == 0
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+UPGRADE = (
+    b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+def test_a_reset_from_the_peer_closes_the_websocket_with_1006() -> None:
+    outcome: asyncio.Future[BaseException] | None = None
+
+    async def wait_for_message(ws: WebSocket) -> None:
+        assert outcome is not None
+        try:
+            await ws.recv()
+        except Exception as exc:
+            outcome.set_result(exc)
+
+    async def main() -> None:
+        nonlocal outcome
+        outcome = asyncio.get_running_loop().create_future()
+        async with framewire.serve(wait_for_message, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(UPGRADE)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+            raw = writer.get_extra_info("socket")
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()  # RST
+            exc = await outcome
+            assert isinstance(exc, framewire.ConnectionClosedError)
+            assert exc.code == 1006
+            await asyncio.sleep(0.05)
+            if socket_poller._Poller is not None:
+                assert len(loop_poller()) == 0
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_a_bug_in_buffer_updated_reaches_the_loop_and_drops_the_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    reported: list[dict[str, Any]] = []
+    original = Connection.receive_messages
+
+    def broken(self: Connection, data: Any, out: Any) -> int:
+        if self.role is Role.SERVER:
+            raise RuntimeError("bug in the receive path")
+        return original(self, data, out)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: reported.append(context))
+        async with framewire.serve(echo, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+                monkeypatch.setattr(Connection, "receive_messages", broken)
+                await ws.send("this breaks the server's side")
+                with pytest.raises(framewire.ConnectionClosedError):
+                    await ws.recv()
+        assert [str(context["exception"]) for context in reported] == ["bug in the receive path"]
+        assert "buffer_updated" in reported[0]["message"]
+
+    asyncio.run(asyncio.wait_for(main(), 20))
