@@ -141,3 +141,21 @@ def test_a_reader_with_pieces_queued_is_never_left_waiting() -> None:
     inbox.put(b"part", False, False)
     inbox.put(b"rest", False, True)
     assert inbox.next_message() is None and inbox.has_pieces
+
+
+def test_wait_if_empty_gives_a_waiter_only_when_nothing_is_queued_and_the_inbox_is_open() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(4, 1000, lambda: None, lambda: None)
+        waiter = inbox.wait_if_empty(loop)
+        assert waiter is not None and not waiter.done()
+        inbox.put("part", True, False)  # a piece of a message: the reader must take it
+        assert inbox.wait_if_empty(loop) is None
+        inbox.wake_reader()
+        assert waiter.done()
+        assert inbox.get_nowait() == ("part", True, False)
+        assert inbox.wait_if_empty(loop) is not None
+        inbox.close()
+        assert inbox.wait_if_empty(loop) is None
+
+    asyncio.run(main())

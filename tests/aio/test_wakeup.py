@@ -117,6 +117,11 @@ def test_future_protocol_details() -> None:
         with pytest.raises(asyncio.InvalidStateError):
             wakeup.result()
         calls: list[object] = []
+        with pytest.raises(TypeError):
+            wakeup.add_done_callback(calls.append, None)  # context is keyword-only
+        with pytest.raises(TypeError, match="unexpected keyword argument 'ctx'"):
+            wakeup.add_done_callback(calls.append, ctx=None)
+        wakeup.add_done_callback(calls.append, context=None)
         wakeup.add_done_callback(calls.append)
         assert wakeup.remove_done_callback(print) == 0
         assert wakeup.remove_done_callback(calls.append) == 1

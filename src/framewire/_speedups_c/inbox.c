@@ -296,13 +296,22 @@ inbox_next_message(InboxObject *self, PyObject *Py_UNUSED(ignored))
 static PyObject *
 inbox_wait(InboxObject *self, PyObject *loop)
 {
-    PyObject *waiter = PyObject_CallOneArg((PyObject *)&fw_WakeupType, loop);
+    PyObject *waiter = fw_wakeup_new(loop);
     if (waiter == NULL) {
         return NULL;
     }
     Py_INCREF(waiter);
     Py_XSETREF(self->waiter, waiter);
     return waiter;
+}
+
+static PyObject *
+inbox_wait_if_empty(InboxObject *self, PyObject *loop)
+{
+    if (self->head < PyList_GET_SIZE(self->pieces) || self->closed) {
+        Py_RETURN_NONE;
+    }
+    return inbox_wait(self, loop);
 }
 
 static PyObject *
@@ -364,6 +373,8 @@ static PyMethodDef inbox_methods[] = {
      "Return the oldest piece, or None when the queue is empty."},
     {"next_message", (PyCFunction)inbox_next_message, METH_NOARGS,
      "Take the oldest piece if it is a whole message held as str or bytes; else None."},
+    {"wait_if_empty", (PyCFunction)inbox_wait_if_empty, METH_O,
+     "Return wait(loop) when nothing is queued and the inbox is open, else None."},
     {"wait", (PyCFunction)inbox_wait, METH_O,
      "Return what to await until a piece is queued or the inbox is closed."},
     {NULL, NULL, 0, NULL},

@@ -36,5 +36,6 @@ extern PyTypeObject fw_DirectWriterType;
 /* wakeup.c: Wakeup.resume_now() and resume_soon(), for the Inbox (its waiters are Wakeups) */
 PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);
 PyObject *fw_wakeup_resume_soon(PyObject *wakeup, PyObject *unused);
+PyObject *fw_wakeup_new(PyObject *loop);
 
 #endif

@@ -87,6 +87,23 @@ wakeup_call_soon(WakeupObject *self, PyObject *callback, PyObject *context)
 }
 
 static PyObject *
+wakeup_alloc(PyTypeObject *type, PyObject *loop)
+{
+    WakeupObject *self = (WakeupObject *)type->tp_alloc(type, 0);
+    if (self != NULL) {
+        self->loop = Py_NewRef(loop);
+    }
+    return (PyObject *)self;
+}
+
+/* A new Wakeup for the Inbox's wait(), without parsing arguments (once per message). */
+PyObject *
+fw_wakeup_new(PyObject *loop)
+{
+    return wakeup_alloc(&fw_WakeupType, loop);
+}
+
+static PyObject *
 wakeup_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *loop;
@@ -94,13 +111,7 @@ wakeup_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O:Wakeup", keywords, &loop)) {
         return NULL;
     }
-    WakeupObject *self = (WakeupObject *)type->tp_alloc(type, 0);
-    if (self == NULL) {
-        return NULL;
-    }
-    Py_INCREF(loop);
-    self->loop = loop;
-    return (PyObject *)self;
+    return wakeup_alloc(type, loop);
 }
 
 static int
@@ -271,16 +282,29 @@ wakeup_get_loop(WakeupObject *self, PyObject *Py_UNUSED(ignored))
     return self->loop;
 }
 
+/* add_done_callback(callback, *, context=None), parsed by hand: asyncio's Task calls it with
+ * context= at every suspension, and PyArg_ParseTupleAndKeywords costs more than the rest. */
 static PyObject *
-wakeup_add_done_callback(WakeupObject *self, PyObject *args, PyObject *kwargs)
+wakeup_add_done_callback(WakeupObject *self, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
-    PyObject *callback;
+    Py_ssize_t nkwargs = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
     PyObject *context = Py_None;
-    static char *keywords[] = {"", "context", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|$O:add_done_callback", keywords,
-                                     &callback, &context)) {
+    if (nargs != 1 || nkwargs > 1) {
+        PyErr_Format(PyExc_TypeError,
+                     "add_done_callback() takes one callback and an optional context=");
         return NULL;
     }
+    if (nkwargs == 1) {
+        if (PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(kwnames, 0), "context") != 0) {
+            PyErr_Format(PyExc_TypeError,
+                         "add_done_callback() got an unexpected keyword argument '%S'",
+                         PyTuple_GET_ITEM(kwnames, 0));
+            return NULL;
+        }
+        context = args[1];
+    }
+    PyObject *callback = args[0];
     if (self->state != WAKEUP_PENDING) {
         if (wakeup_call_soon(self, callback, context == Py_None ? NULL : context) < 0) {
             return NULL;
@@ -375,7 +399,7 @@ static PyMethodDef wakeup_methods[] = {
      "Wake the waiting task in a later loop turn, as a Future would."},
     {"get_loop", (PyCFunction)wakeup_get_loop, METH_NOARGS, "The loop the waiting task runs on."},
     {"add_done_callback", (PyCFunction)(void (*)(void))wakeup_add_done_callback,
-     METH_VARARGS | METH_KEYWORDS, "Called by the task that awaits this object."},
+     METH_FASTCALL | METH_KEYWORDS, "Called by the task that awaits this object."},
     {"remove_done_callback", (PyCFunction)wakeup_remove_done_callback, METH_O,
      "Forget callback; return how many were removed."},
     {"done", (PyCFunction)wakeup_done, METH_NOARGS, "True once resumed or cancelled."},

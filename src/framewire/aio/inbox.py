@@ -184,6 +184,12 @@ class PyInbox:
         waiter = self._waiter = Wakeup(loop)
         return waiter
 
+    def wait_if_empty(self, loop: asyncio.AbstractEventLoop) -> PyWakeup | None:
+        """Return wait(loop) when nothing is queued and the inbox is open, else None."""
+        if self._head < len(self._pieces) or self._closed:
+            return None
+        return self.wait(loop)
+
 
 _CInbox = c_twin("Inbox")
 Inbox: type[PyInbox] = _CInbox or PyInbox

@@ -489,13 +489,15 @@ class WebSocket(asyncio.BufferedProtocol):
             # _get_piece()); anything else goes the general way below.
             inbox = self._inbox
             message = inbox.next_message()
-            if message is None and not inbox.has_pieces and not inbox.closed:
-                self._receiving = True
-                try:
-                    await inbox.wait(self._loop)
-                finally:
-                    self._receiving = False
-                message = inbox.next_message()
+            if message is None:
+                waiter = inbox.wait_if_empty(self._loop)
+                if waiter is not None:
+                    self._receiving = True
+                    try:
+                        await waiter
+                    finally:
+                        self._receiving = False
+                    message = inbox.next_message()
             if message is not None:
                 return message
         try:
@@ -528,7 +530,11 @@ class WebSocket(asyncio.BufferedProtocol):
         if not self._writing_paused:
             frame = connection.frame_now(message)  # type: ignore[arg-type]
             if frame is not None:
-                self._write(frame)
+                polled = self._polled
+                if polled is not None:
+                    polled.write(frame)  # _write()'s first case, one call less per message
+                else:
+                    self._write(frame)
                 return
         if connection.state is not State.OPEN or connection.close_sent is not None:
             raise self._closed_exception()

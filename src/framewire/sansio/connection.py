@@ -66,6 +66,11 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
+# On Python 3.11 reading an Enum member through its class costs about 0.1 µs (EnumType has a
+# __getattr__ hook, gone in 3.12): the per-message fast path compares with this alias instead.
+_OPEN = State.OPEN
+
+
 class _MaskSource:
     """Hands out fresh 4-byte masking keys from os.urandom, fetched in batches.
 
@@ -327,7 +332,7 @@ class Connection:
             or self.deflate is not None
             or self._sending_opcode is not None
             or self.close_sent is not None
-            or self.state is not State.OPEN
+            or self.state is not _OPEN
         ):
             return None
         if type(message) is bytes:
