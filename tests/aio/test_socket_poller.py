@@ -99,6 +99,29 @@ def test_paused_sockets_are_not_read_until_resumed() -> None:
         assert protocol.received == b"held"
 
 
+def test_a_lone_socket_is_read_without_asking_epoll_and_others_join_it() -> None:
+    poller, buffer = make_poller()
+    pairs = [socket_pair() for _ in range(3)]
+    protocols = [RecordingProtocol(buffer) for _ in pairs]
+    try:
+        poller.register(pairs[0][0].fileno(), protocols[0])
+        poller.poll()  # nothing to read: the lone socket's recv finds nothing
+        pairs[0][1].send(b"a")
+        poller.poll()
+        poller.register(pairs[1][0].fileno(), protocols[1])
+        poller.register(pairs[2][0].fileno(), protocols[2])
+        poller.unregister(pairs[0][0].fileno())
+        poller.unregister(pairs[1][0].fileno())  # the third is alone now
+        pairs[2][1].send(b"c")
+        poller.poll()
+        assert [p.received for p in protocols] == [b"a", b"", b"c"]
+        assert not any(p.errors or p.eof for p in protocols)
+    finally:
+        for ours, theirs in pairs:
+            ours.close()
+            theirs.close()
+
+
 def test_register_unregister_and_their_errors() -> None:
     poller, buffer = make_poller()
     ours, theirs = socket_pair()

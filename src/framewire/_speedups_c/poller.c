@@ -27,6 +27,7 @@ typedef struct {
     unsigned char *paused;   /* indexed by file descriptor */
     Py_ssize_t capacity;     /* length of both arrays */
     Py_ssize_t count;        /* registered descriptors */
+    int only_fd;             /* the registered descriptor when count is 1, else -1 */
 } PollerObject;
 
 static PyObject *str_buffer_updated = NULL;
@@ -88,6 +89,7 @@ poller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     self->epoll_fd = -1;
+    self->only_fd = -1;
     if (PyObject_GetBuffer(buffer, &self->buffer, PyBUF_WRITABLE) < 0) {
         self->buffer.obj = NULL;
         Py_DECREF(self);
@@ -118,6 +120,7 @@ poller_clear(PollerObject *self)
         Py_CLEAR(self->protocols[fd]);
     }
     self->count = 0;
+    self->only_fd = -1;
     return 0;
 }
 
@@ -212,7 +215,7 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     self->protocols[fd] = Py_NewRef(args[1]);
     self->paused[fd] = 0;
-    self->count++;
+    self->only_fd = ++self->count == 1 ? fd : -1;
     Py_RETURN_NONE;
 }
 
@@ -232,7 +235,15 @@ poller_unregister(PollerObject *self, PyObject *arg)
         (void)epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, &unused);
     }
     Py_CLEAR(self->protocols[fd]);
-    self->count--;
+    self->only_fd = -1;
+    if (--self->count == 1) {
+        for (Py_ssize_t other = 0; other < self->capacity; other++) {
+            if (self->protocols[other] != NULL) {
+                self->only_fd = (int)other;
+                break;
+            }
+        }
+    }
     Py_RETURN_TRUE;
 }
 
@@ -327,6 +338,15 @@ poller_poll(PollerObject *self, PyObject *unused)
 {
     struct epoll_event events[MAX_EVENTS];
     (void)unused;
+    int only_fd = self->only_fd;
+    if (only_fd >= 0 && !self->paused[only_fd]) {
+        /* One socket: it is the one that is ready (or the read finds nothing), so skip the
+         * epoll_wait() system call; one connection per loop is the latency-bound case. */
+        if (read_ready(self, only_fd) < 0) {
+            return NULL;
+        }
+        Py_RETURN_NONE;
+    }
     int ready = epoll_wait(self->epoll_fd, events, MAX_EVENTS, 0);
     if (ready < 0) {
         if (errno == EINTR) {
