@@ -203,14 +203,20 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     int fd = fd_argument(self, args[0], 0);
-    if (fd < 0 || grow(self, fd) < 0) {
+    if (fd < 0) {
         return NULL;
     }
-    if (self->protocols[fd] != NULL) {
+    if (fd < self->capacity && self->protocols[fd] != NULL) {
         PyErr_Format(PyExc_ValueError, "file descriptor %d is already registered", fd);
         return NULL;
     }
+    /* epoll first: it refuses a descriptor that is not open before the arrays grow for it. */
     if (watch(self, fd, EPOLL_CTL_ADD) < 0) {
+        return NULL;
+    }
+    if (grow(self, fd) < 0) {
+        struct epoll_event unused;
+        (void)epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, &unused);
         return NULL;
     }
     self->protocols[fd] = Py_NewRef(args[1]);
