@@ -154,6 +154,11 @@ def test_origin_rejected_with_403() -> None:
     run_with_server(scenario, origins=["https://ok.example"])
 
 
+def test_extra_headers_that_would_split_the_101_response_are_refused_up_front() -> None:
+    with pytest.raises(ValueError, match="invalid character in the value of header 'X'"):
+        framewire.serve(echo, "127.0.0.1", 0, extra_headers=[("X", "a\r\nSet-Cookie: evil")])
+
+
 def test_oversized_message_closes_with_1009() -> None:
     async def scenario(port: int) -> None:
         async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:

@@ -70,6 +70,9 @@ class Server:
         self.extra_headers = tuple(extra_headers)
         if server_header:
             self.extra_headers += (("Server", server_header),)
+        # A field that would split the 101 response (CR, LF, a name that is not a token) is a
+        # ValueError here rather than at every handshake.
+        encode_response_head(101, self.extra_headers)
         self.server_header = server_header
         self.connections: set[WebSocket] = set()
         self._tasks: set[asyncio.Task[None]] = set()

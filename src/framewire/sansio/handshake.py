@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from framewire.exceptions import InvalidHandshake, NegotiationError
 from framewire.sansio import deflate as permessage_deflate
 from framewire.sansio.headers import Headers, split_tokens
+from framewire.sansio.http11_encode import encode_response_head
 
 __all__ = [
     "ClientHandshakeResult",
@@ -72,9 +73,12 @@ class ServerHandshakeResult:
     deflate: permessage_deflate.DeflateParameters | None
 
     def response_bytes(self) -> bytes:
-        """Return the whole 101 response head, ready to write."""
-        lines = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
-        return f"HTTP/1.1 101 Switching Protocols\r\n{lines}\r\n".encode("latin-1")
+        """Return the whole 101 response head, ready to write.
+
+        Raises:
+            ValueError: a header field (from ``extra_headers``) would split the response.
+        """
+        return encode_response_head(101, self.headers)
 
 
 def accept_request(

@@ -92,6 +92,11 @@ def split_tokens(values: Iterable[str]) -> list[str]:
     """
     tokens: list[str] = []
     for value in values:
+        if "," not in value:  # one token, as nearly always: no list from split()
+            token = value.strip(" \t").lower()
+            if token:
+                tokens.append(token)
+            continue
         for part in value.split(","):
             token = part.strip(" \t").lower()
             if token:
