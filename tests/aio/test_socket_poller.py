@@ -424,3 +424,44 @@ def test_a_bug_in_buffer_updated_reaches_the_loop_and_drops_the_connection(
         assert "buffer_updated" in reported[0]["message"]
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
+    """Backpressure (pause and resume through the Poller), partial writes, aborts and normal
+    closes at once: every client that stays gets its echoes in order, nothing is left behind."""
+    problems: list[dict[str, Any]] = []
+
+    async def slow_echo(ws: WebSocket) -> None:
+        async for message in ws:
+            if len(message) > 50_000:
+                await asyncio.sleep(0.005)  # let the client's messages pile up: reading pauses
+            await ws.send(message)
+
+    async def client(port: int, index: int) -> None:
+        sizes = [(index * 7919 + n * 104_729) % 200_000 for n in range(10)]
+        payloads = [os.urandom(size) for size in sizes]
+        async with framewire.connect(f"ws://127.0.0.1:{port}/", max_message_size=None) as ws:
+            for payload in payloads:
+                await ws.send(payload)
+            if index % 5 == 0:
+                assert ws._transport is not None
+                ws._transport.abort()  # vanish with echoes still on the way
+                return
+            assert [await ws.recv() for _ in payloads] == payloads
+
+    async def main() -> None:
+        asyncio.get_running_loop().set_exception_handler(lambda _, ctx: problems.append(ctx))
+        options: dict[str, Any] = {"max_message_size": None, "max_queue": 2}
+        async with framewire.serve(slow_echo, "127.0.0.1", 0, **options) as server:
+            port = server.sockets[0].getsockname()[1]
+            await asyncio.gather(*(client(port, index) for index in range(20)))
+            for _ in range(100):
+                if not server.connections:
+                    break
+                await asyncio.sleep(0.02)
+            assert not server.connections
+            if socket_poller._Poller is not None:
+                assert len(loop_poller()) == 0
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+    assert problems == []
