@@ -20,6 +20,7 @@ from framewire.aio import socket_poller
 from framewire.aio.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from tests.conftest import c_twin_or_skip
+from tests.sansio.ws_helpers import frame
 
 
 class RecordingProtocol:
@@ -306,8 +307,10 @@ def test_websockets_on_the_default_loop_use_the_poller_and_leave_nothing_behind(
         async with framewire.serve(remember, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+                assert ws._polled is None  # handed over after the first read, not before
                 await ws.send("hi")
                 assert await ws.recv() == "hi"
+                await asyncio.sleep(0)  # recv() returned inside that read: let it finish
                 expected = socket_poller._Poller is not None
                 assert (ws._polled is not None) is expected
                 assert (handlers[0]._polled is not None) is expected
@@ -368,12 +371,18 @@ UPGRADE = (
 )
 
 
-def test_a_reset_from_the_peer_closes_the_websocket_with_1006() -> None:
+@pytest.mark.parametrize("first_message", [False, True])
+def test_a_reset_from_the_peer_closes_the_websocket_with_1006(first_message: bool) -> None:
+    """A reset read by the transport (before any message) or by the Poller (after one)."""
     outcome: asyncio.Future[BaseException] | None = None
+    handlers: list[WebSocket] = []
 
-    async def wait_for_message(ws: WebSocket) -> None:
+    async def echo_then_wait(ws: WebSocket) -> None:
         assert outcome is not None
+        handlers.append(ws)
         try:
+            if first_message:
+                await ws.send(await ws.recv())
             await ws.recv()
         except Exception as exc:
             outcome.set_result(exc)
@@ -381,11 +390,16 @@ def test_a_reset_from_the_peer_closes_the_websocket_with_1006() -> None:
     async def main() -> None:
         nonlocal outcome
         outcome = asyncio.get_running_loop().create_future()
-        async with framewire.serve(wait_for_message, "127.0.0.1", 0) as server:
+        async with framewire.serve(echo_then_wait, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(UPGRADE)
             assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+            if first_message:
+                writer.write(frame(2, b"ping me"))
+                assert await reader.readexactly(9) == b"\x82\x07ping me"
+                await asyncio.sleep(0.01)
+                assert (handlers[0]._polled is not None) is (socket_poller._Poller is not None)
             raw = writer.get_extra_info("socket")
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()  # RST
@@ -393,8 +407,8 @@ def test_a_reset_from_the_peer_closes_the_websocket_with_1006() -> None:
             assert isinstance(exc, framewire.ConnectionClosedError)
             assert exc.code == 1006
             await asyncio.sleep(0.05)
-            if socket_poller._Poller is not None:
-                assert len(loop_poller()) == 0
+            poller = loop_poller()
+            assert poller is None or len(poller) == 0
 
     asyncio.run(asyncio.wait_for(main(), 20))
 
@@ -465,3 +479,33 @@ def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
 
     asyncio.run(asyncio.wait_for(main(), 60))
     assert problems == []
+
+
+def test_reading_paused_by_the_first_read_stays_paused_when_the_poller_takes_over() -> None:
+    async def late_echo(ws: WebSocket) -> None:
+        await asyncio.sleep(0.1)  # the first read queues more than max_queue: reading pauses
+        paused_then = ws._reading_paused
+        polled_then = ws._polled is not None
+        async for message in ws:
+            await ws.send(message)
+            if message == b"last":
+                await ws.send(b"paused=%d polled=%d" % (paused_then, polled_then))
+
+    async def main() -> None:
+        async with framewire.serve(late_echo, "127.0.0.1", 0, max_queue=2) as server:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(UPGRADE)
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101")
+            writer.write(b"".join(frame(2, b"%d" % index) for index in range(10)))
+            echoes = [await reader.readexactly(3) for _ in range(10)]
+            assert echoes == [b"\x82\x01%d" % index for index in range(10)]
+            writer.write(frame(2, b"last"))  # read after the pause ended
+            assert await reader.readexactly(6) == b"\x82\x04last"
+            expected = b"paused=1 polled=%d" % (socket_poller._Poller is not None)
+            assert await reader.readexactly(2 + len(expected)) == bytes([0x82, 17]) + expected
+            writer.write(frame(8, b"\x03\xe8"))
+            assert await reader.read() == b"\x88\x02\x03\xe8"  # the close echoed, then EOF
+            writer.close()
+
+    asyncio.run(asyncio.wait_for(main(), 20))
