@@ -524,7 +524,14 @@ writer_write(DirectWriterObject *self, PyObject *data)
     if (sent <= 0) {
         return transport_write(self, data); /* EAGAIN: it queues; an error: it reports */
     }
-    PyObject *rest = PySequence_GetSlice(data, sent, length);
+    /* A view of the rest, not a copy: the transport copies it into its buffer anyway (a 1 MiB
+     * message would otherwise be copied twice). */
+    PyObject *view = PyMemoryView_FromObject(data);
+    if (view == NULL) {
+        return NULL;
+    }
+    PyObject *rest = PySequence_GetSlice(view, sent, length);
+    Py_DECREF(view);
     if (rest == NULL) {
         return NULL;
     }
