@@ -199,7 +199,7 @@ fw_encode_fields(PyObject *module, PyObject *fields)
     PyObject **items = PySequence_Fast_ITEMS(fields);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = items[i];
-        Py_ssize_t name_length, value_length;
+        Py_ssize_t name_length = 0, value_length = 0;
         if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2) {
             Py_RETURN_NONE;
         }
@@ -227,7 +227,7 @@ fw_encode_fields(PyObject *module, PyObject *fields)
     char *out = PyBytes_AS_STRING(result);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *pair = items[i];
-        Py_ssize_t name_length, value_length;
+        Py_ssize_t name_length = 0, value_length = 0;
         const unsigned char *name = one_byte_text(PyTuple_GET_ITEM(pair, 0), &name_length);
         const unsigned char *value = one_byte_text(PyTuple_GET_ITEM(pair, 1), &value_length);
         memcpy(out, name, (size_t)name_length);

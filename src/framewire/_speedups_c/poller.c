@@ -526,12 +526,12 @@ writer_write(DirectWriterObject *self, PyObject *data)
     }
     /* A view of the rest, not a copy: the transport copies it into its buffer anyway (a 1 MiB
      * message would otherwise be copied twice). */
-    PyObject *view = PyMemoryView_FromObject(data);
-    if (view == NULL) {
+    PyObject *whole = PyMemoryView_FromObject(data);
+    if (whole == NULL) {
         return NULL;
     }
-    PyObject *rest = PySequence_GetSlice(view, sent, length);
-    Py_DECREF(view);
+    PyObject *rest = PySequence_GetSlice(whole, sent, length);
+    Py_DECREF(whole);
     if (rest == NULL) {
         return NULL;
     }
