@@ -3,7 +3,8 @@
 The object is itself the transport's (buffered) protocol, so bytes go from the socket into the
 loop's shared receive buffer, straight into the sans-I/O Connection, and events straight into the
 Inbox: no task per connection or per frame. Timers (keepalive pings, the close timeout) are loop
-callbacks, not tasks.
+callbacks, not tasks. After the first read, on asyncio's selector loop with the C accelerator,
+the loop's Poller reads the socket instead of the transport (aio/socket_poller.py).
 """
 
 from __future__ import annotations
