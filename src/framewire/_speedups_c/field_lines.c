@@ -25,6 +25,18 @@ fw_field_lines_init(void)
     }
 }
 
+/* Whether every one of the ``length`` bytes at ``text`` is in ``table``. */
+static int
+all_in(const unsigned char *table, const unsigned char *text, Py_ssize_t length)
+{
+    for (Py_ssize_t i = 0; i < length; i++) {
+        if (!table[text[i]]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Append one field to fields and index; -1 with an exception set on failure. */
 static int
 add_field(PyObject *fields, PyObject *index, const unsigned char *name, Py_ssize_t name_length,
@@ -87,13 +99,9 @@ parse_line(PyObject *fields, PyObject *index, const unsigned char *line, Py_ssiz
     while (colon < length && is_tchar[line[colon]]) {
         colon++;
     }
-    if (colon == 0 || colon == length || line[colon] != ':') {
+    if (colon == 0 || colon == length || line[colon] != ':' ||
+        !all_in(is_value_char, line + colon + 1, length - colon - 1)) {
         return 0;
-    }
-    for (Py_ssize_t i = colon + 1; i < length; i++) {
-        if (!is_value_char[line[i]]) {
-            return 0;
-        }
     }
     Py_ssize_t first = colon + 1, last = length;
     while (first < last && (line[first] == ' ' || line[first] == '\t')) {
@@ -194,7 +202,7 @@ fw_encode_fields(PyObject *module, PyObject *fields)
         Py_RETURN_NONE;
     }
     /* Two passes: validate and measure, then copy (the items cannot change in between: no
-     * Python code runs). A list is read through PySequence_Fast_ITEMS only after its size. */
+     * Python code runs). */
     Py_ssize_t count = PySequence_Fast_GET_SIZE(fields), total = 0;
     PyObject **items = PySequence_Fast_ITEMS(fields);
     for (Py_ssize_t i = 0; i < count; i++) {
@@ -205,18 +213,9 @@ fw_encode_fields(PyObject *module, PyObject *fields)
         }
         const unsigned char *name = one_byte_text(PyTuple_GET_ITEM(pair, 0), &name_length);
         const unsigned char *value = one_byte_text(PyTuple_GET_ITEM(pair, 1), &value_length);
-        if (name == NULL || value == NULL || name_length == 0) {
+        if (name == NULL || value == NULL || name_length == 0 ||
+            !all_in(is_tchar, name, name_length) || !all_in(is_value_char, value, value_length)) {
             Py_RETURN_NONE;
-        }
-        for (Py_ssize_t j = 0; j < name_length; j++) {
-            if (!is_tchar[name[j]]) {
-                Py_RETURN_NONE;
-            }
-        }
-        for (Py_ssize_t j = 0; j < value_length; j++) {
-            if (!is_value_char[value[j]]) {
-                Py_RETURN_NONE;
-            }
         }
         total += name_length + value_length + 4;
     }

@@ -182,13 +182,13 @@ watch(PollerObject *self, int fd, int operation)
 }
 
 static int
-fd_argument(PollerObject *self, PyObject *arg, int registered)
+registered_fd(PollerObject *self, PyObject *arg)
 {
     int fd = as_fd(arg);
     if (fd < 0) {
         return -1;
     }
-    if (registered && (fd >= self->capacity || self->protocols[fd] == NULL)) {
+    if (fd >= self->capacity || self->protocols[fd] == NULL) {
         PyErr_Format(PyExc_KeyError, "file descriptor %d is not registered", fd);
         return -1;
     }
@@ -202,7 +202,7 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "register() takes a file descriptor and a protocol");
         return NULL;
     }
-    int fd = fd_argument(self, args[0], 0);
+    int fd = as_fd(args[0]);
     if (fd < 0) {
         return NULL;
     }
@@ -256,7 +256,7 @@ poller_unregister(PollerObject *self, PyObject *arg)
 static PyObject *
 poller_pause(PollerObject *self, PyObject *arg)
 {
-    int fd = fd_argument(self, arg, 1);
+    int fd = registered_fd(self, arg);
     if (fd < 0) {
         return NULL;
     }
@@ -272,7 +272,7 @@ poller_pause(PollerObject *self, PyObject *arg)
 static PyObject *
 poller_resume(PollerObject *self, PyObject *arg)
 {
-    int fd = fd_argument(self, arg, 1);
+    int fd = registered_fd(self, arg);
     if (fd < 0) {
         return NULL;
     }
@@ -283,6 +283,18 @@ poller_resume(PollerObject *self, PyObject *arg)
         self->paused[fd] = 0;
     }
     Py_RETURN_NONE;
+}
+
+static int deliver(PyObject *protocol, PyObject *name, PyObject *arg);
+
+/* Hand the exception being raised to ``protocol``'s poller_error(); -1 if that fails too. */
+static int
+deliver_raised(PyObject *protocol)
+{
+    PyObject *exc = fetch_exception();
+    int status = exc == NULL ? -1 : deliver(protocol, str_poller_error, exc);
+    Py_XDECREF(exc);
+    return status;
 }
 
 /* Tell ``protocol`` what happened; an exception other than SystemExit and KeyboardInterrupt
@@ -301,10 +313,7 @@ deliver(PyObject *protocol, PyObject *name, PyObject *arg)
         PyErr_ExceptionMatches(PyExc_KeyboardInterrupt)) {
         return -1;
     }
-    PyObject *exc = fetch_exception();
-    int status = exc == NULL ? -1 : deliver(protocol, str_poller_error, exc);
-    Py_XDECREF(exc);
-    return status;
+    return deliver_raised(protocol);
 }
 
 static int
@@ -331,9 +340,7 @@ read_ready(PollerObject *self, int fd)
     }
     else {
         PyErr_SetFromErrno(PyExc_OSError);
-        PyObject *exc = fetch_exception();
-        status = exc == NULL ? -1 : deliver(protocol, str_poller_error, exc);
-        Py_XDECREF(exc);
+        status = deliver_raised(protocol);
     }
     Py_DECREF(protocol);
     return status;
