@@ -186,7 +186,7 @@ class PyInbox:
 
     def wait_if_empty(self, loop: asyncio.AbstractEventLoop) -> PyWakeup | None:
         """Return wait(loop) when nothing is queued and the inbox is open, else None."""
-        if self._head < len(self._pieces) or self._closed:
+        if self.has_pieces or self._closed:
             return None
         return self.wait(loop)
 

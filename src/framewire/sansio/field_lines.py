@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from framewire.sansio.http11_grammar import FIELD_LINE_RE
+from framewire.sansio.http11_grammar import ParseError, parse_field_line
 from framewire.sansio.speedups import c_twin
 
 __all__ = ["ParsedFields", "parse_field_lines", "py_parse_field_lines"]
@@ -33,11 +33,12 @@ def py_parse_field_lines(
     fields: list[tuple[str, str]] = []
     index: dict[str, list[str]] = {}
     for line in lines:
-        match = FIELD_LINE_RE.fullmatch(line) if len(line) <= max_line else None
-        if match is None:
+        if len(line) > max_line:
             return None
-        name = match[1].decode("ascii")
-        value = match[2].strip(b" \t").decode("latin-1")
+        try:
+            name, value = parse_field_line(line)
+        except ParseError:
+            return None
         fields.append((name, value))
         index.setdefault(name.lower(), []).append(value)
     return fields, index

@@ -92,12 +92,7 @@ def split_tokens(values: Iterable[str]) -> list[str]:
     """
     tokens: list[str] = []
     for value in values:
-        if "," not in value:  # one token, as nearly always: no list from split()
-            token = value.strip(" \t").lower()
-            if token:
-                tokens.append(token)
-            continue
-        for part in value.split(","):
+        for part in value.split(",") if "," in value else (value,):  # nearly always one token
             token = part.strip(" \t").lower()
             if token:
                 tokens.append(token)

@@ -11,7 +11,6 @@ import re
 from framewire.sansio.headers import split_tokens
 
 __all__ = [
-    "FIELD_LINE_RE",
     "HUGE_LENGTH",
     "INVALID_VALUE_RE",
     "TOKEN_RE",
@@ -29,7 +28,7 @@ INVALID_VALUE_RE = re.compile(rb"[^\t\x20-\x7e\x80-\xff]")
 _HEX_RE = re.compile(rb"[0-9A-Fa-f]+")
 # A whole valid field line: token ":" then field-value characters (stripped afterwards). Greedy
 # and without nested repetition, so matching is linear in the line's length.
-FIELD_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)")
+_FIELD_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-\xff]*)")
 _MAX_CHUNK_SIZE_DIGITS = 15  # 15 hex digits = 2**60 - 1: far above any limit, never overflows
 _MAX_CONTENT_LENGTH_DIGITS = 18
 HUGE_LENGTH = 10**18  # more digits than _MAX_CONTENT_LENGTH_DIGITS
@@ -51,7 +50,7 @@ def parse_field_line(line: bytes) -> tuple[str, str]:
         ParseError: 400 for obs-fold, a missing colon, whitespace before the colon, a name that
             is not a token, or a value holding control characters.
     """
-    match = FIELD_LINE_RE.fullmatch(line)
+    match = _FIELD_LINE_RE.fullmatch(line)
     if match is not None:  # the common case in one step; anything else is diagnosed below
         name, value = match.groups()
         return name.decode("ascii"), value.strip(b" \t").decode("latin-1")
