@@ -8,9 +8,11 @@ kernel's send buffer fills, and leave no registration behind when connections co
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import struct
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -54,18 +56,25 @@ def make_poller() -> tuple[Any, memoryview]:
     return poller_type(buffer), buffer
 
 
-def socket_pair() -> tuple[socket.socket, socket.socket]:
-    left, right = socket.socketpair()
-    left.setblocking(False)
-    right.setblocking(False)
-    return left, right
+@contextlib.contextmanager
+def socket_pairs(count: int) -> Iterator[list[tuple[socket.socket, socket.socket]]]:
+    """``count`` non-blocking connected pairs (ours, theirs), all closed at the end."""
+    pairs = [socket.socketpair() for _ in range(count)]
+    try:
+        for pair in pairs:
+            for sock in pair:
+                sock.setblocking(False)
+        yield pairs
+    finally:
+        for pair in pairs:
+            for sock in pair:
+                sock.close()
 
 
 def test_poller_reads_each_ready_socket_into_the_buffer_and_tells_its_protocol() -> None:
     poller, buffer = make_poller()
-    pairs = [socket_pair() for _ in range(3)]
-    protocols = [RecordingProtocol(buffer) for _ in pairs]
-    try:
+    protocols = [RecordingProtocol(buffer) for _ in range(3)]
+    with socket_pairs(3) as pairs:
         for (ours, _), protocol in zip(pairs, protocols, strict=True):
             poller.register(ours.fileno(), protocol)
         assert len(poller) == 3
@@ -78,17 +87,12 @@ def test_poller_reads_each_ready_socket_into_the_buffer_and_tells_its_protocol()
         pairs[1][1].close()
         poller.poll()
         assert protocols[1].eof and not protocols[0].eof
-    finally:
-        for ours, theirs in pairs:
-            ours.close()
-            theirs.close()
 
 
 def test_paused_sockets_are_not_read_until_resumed() -> None:
     poller, buffer = make_poller()
-    ours, theirs = socket_pair()
     protocol = RecordingProtocol(buffer)
-    with ours, theirs:
+    with socket_pairs(1) as [(ours, theirs)]:
         poller.register(ours.fileno(), protocol)
         poller.pause(ours.fileno())
         poller.pause(ours.fileno())  # twice is fine
@@ -102,9 +106,8 @@ def test_paused_sockets_are_not_read_until_resumed() -> None:
 
 def test_a_lone_socket_is_read_without_asking_epoll_and_others_join_it() -> None:
     poller, buffer = make_poller()
-    pairs = [socket_pair() for _ in range(3)]
-    protocols = [RecordingProtocol(buffer) for _ in pairs]
-    try:
+    protocols = [RecordingProtocol(buffer) for _ in range(3)]
+    with socket_pairs(3) as pairs:
         poller.register(pairs[0][0].fileno(), protocols[0])
         poller.poll()  # nothing to read: the lone socket's recv finds nothing
         pairs[0][1].send(b"a")
@@ -117,16 +120,11 @@ def test_a_lone_socket_is_read_without_asking_epoll_and_others_join_it() -> None
         poller.poll()
         assert [p.received for p in protocols] == [b"a", b"", b"c"]
         assert not any(p.errors or p.eof for p in protocols)
-    finally:
-        for ours, theirs in pairs:
-            ours.close()
-            theirs.close()
 
 
 def test_register_unregister_and_their_errors() -> None:
     poller, buffer = make_poller()
-    ours, theirs = socket_pair()
-    with ours, theirs:
+    with socket_pairs(1) as [(ours, _)]:
         poller.register(ours.fileno(), RecordingProtocol(buffer))
         with pytest.raises(ValueError, match="already registered"):
             poller.register(ours.fileno(), RecordingProtocol(buffer))
@@ -144,10 +142,9 @@ def test_register_unregister_and_their_errors() -> None:
 
 def test_a_failing_callback_goes_to_poller_error_and_others_are_still_read() -> None:
     poller, buffer = make_poller()
-    failing_pair, quiet_pair = socket_pair(), socket_pair()
     failing = RecordingProtocol(buffer, fail_with=RuntimeError("handler bug"))
     quiet = RecordingProtocol(buffer)
-    try:
+    with socket_pairs(2) as (failing_pair, quiet_pair):
         poller.register(failing_pair[0].fileno(), failing)
         poller.register(quiet_pair[0].fileno(), quiet)
         failing_pair[1].send(b"x")
@@ -155,10 +152,6 @@ def test_a_failing_callback_goes_to_poller_error_and_others_are_still_read() -> 
         poller.poll()
         assert [str(exc) for exc in failing.errors] == ["handler bug"]
         assert quiet.received == b"y"
-    finally:
-        for pair in (failing_pair, quiet_pair):
-            pair[0].close()
-            pair[1].close()
 
 
 def test_an_exception_from_poller_error_reaches_the_loop() -> None:
@@ -168,8 +161,7 @@ def test_an_exception_from_poller_error_reaches_the_loop() -> None:
         def poller_error(self, exc: BaseException) -> None:
             raise ValueError("cannot even fail properly") from exc
 
-    ours, theirs = socket_pair()
-    with ours, theirs:
+    with socket_pairs(1) as [(ours, theirs)]:
         poller.register(ours.fileno(), Broken(buffer, fail_with=RuntimeError("first")))
         theirs.send(b"x")
         with pytest.raises(ValueError, match="cannot even fail properly"):
@@ -193,9 +185,8 @@ def test_a_reset_connection_is_reported_as_an_oserror() -> None:
 
 def test_a_socket_unregistered_during_a_poll_is_not_read_in_that_poll() -> None:
     poller, buffer = make_poller()
-    first, second = socket_pair(), socket_pair()
     protocols = [RecordingProtocol(buffer), RecordingProtocol(buffer)]
-    try:
+    with socket_pairs(2) as (first, second):
         poller.register(first[0].fileno(), protocols[0])
         poller.register(second[0].fileno(), protocols[1])
         # Whichever is read first unregisters the other.
@@ -205,10 +196,6 @@ def test_a_socket_unregistered_during_a_poll_is_not_read_in_that_poll() -> None:
         second[1].send(b"b")
         poller.poll()
         assert sorted(p.received for p in protocols) in ([b"", b"a"], [b"", b"b"])
-    finally:
-        for pair in (first, second):
-            pair[0].close()
-            pair[1].close()
 
 
 class RecordingTransport:
@@ -239,9 +226,8 @@ def read_all(sock: socket.socket) -> bytes:
 
 def test_direct_writer_sends_at_once_once_the_transport_holds_nothing() -> None:
     writer_type = c_twin_or_skip("DirectWriter")
-    ours, theirs = socket_pair()
     transport = RecordingTransport()
-    with ours, theirs:
+    with socket_pairs(1) as [(ours, theirs)]:
         writer = writer_type(ours.fileno(), transport)
         transport.queued = 10  # e.g. the handshake response, written before: it goes first
         writer.write(b"one")
@@ -259,11 +245,10 @@ def test_direct_writer_sends_at_once_once_the_transport_holds_nothing() -> None:
 
 def test_direct_writer_hands_what_the_kernel_did_not_take_to_the_transport() -> None:
     writer_type = c_twin_or_skip("DirectWriter")
-    ours, theirs = socket_pair()
-    ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
     transport = RecordingTransport()
     payload = os.urandom(4 << 20)
-    with ours, theirs:
+    with socket_pairs(1) as [(ours, theirs)]:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         writer = writer_type(ours.fileno(), transport)
         writer.write(payload)
         assert len(transport.written) == 1
@@ -278,10 +263,9 @@ def test_direct_writer_hands_what_the_kernel_did_not_take_to_the_transport() -> 
 
 def test_direct_writer_leaves_errors_to_the_transport() -> None:
     writer_type = c_twin_or_skip("DirectWriter")
-    ours, theirs = socket_pair()
     transport = RecordingTransport()
-    with ours:
-        theirs.close()
+    with socket_pairs(1) as [(ours, theirs)]:
+        theirs.close()  # closing twice (again at the end) is harmless
         writer = writer_type(ours.fileno(), transport)
         writer.write(b"nobody listens")  # EPIPE, without SIGPIPE
         assert transport.written == [b"nobody listens"]
