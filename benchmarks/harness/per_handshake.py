@@ -14,23 +14,16 @@ import asyncio
 import sys
 import time
 
-from fake_transport import NullTransport
+from common import NullTransport, echo
 
 from framewire.aio.options import WebSocketOptions
 from framewire.aio.server import Server
-from framewire.aio.websocket import WebSocket
 
 REQUEST = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1:12345\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 )
 CLOSE_FRAME = bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2])  # 1000, masked
-
-
-async def echo(ws: WebSocket) -> None:
-    """The benchmark servers' handler."""
-    async for message in ws:
-        await ws.send(message)
 
 
 class _ListeningServer:

@@ -14,18 +14,12 @@ import asyncio
 import sys
 import time
 
-from fake_transport import NullTransport
+from common import NullTransport, echo
 
 from framewire.aio.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.frames import encode_frame_header
 from framewire.sansio.mask import apply_mask
-
-
-async def echo(ws: WebSocket) -> None:
-    """The benchmark servers' handler."""
-    async for message in ws:
-        await ws.send(message)
 
 
 async def main(messages: int, repeats: int) -> None:

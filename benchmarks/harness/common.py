@@ -1,9 +1,18 @@
-"""A transport that keeps nothing: the harnesses measure framewire's own work, not a socket's."""
+"""What both harnesses share: a transport that keeps nothing (they measure framewire's own work,
+not a socket's) and the benchmark servers' echo handler."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
+
+from framewire.aio.websocket import WebSocket
+
+
+async def echo(ws: WebSocket) -> None:
+    """The benchmark servers' handler."""
+    async for message in ws:
+        await ws.send(message)
 
 
 class NullTransport(asyncio.Transport):
