@@ -230,13 +230,11 @@ class connect:
         websocket = options.make_websocket(
             connection, Request(uri.resource, request_headers), result.subprotocol, head.headers
         )
-        # Resume before the switch, which may hand reading to the loop's Poller
-        # (aio/socket_poller.py); nothing is read in between.
-        transport.resume_reading()
         transport.set_protocol(websocket)
         websocket.connection_made(transport)
         if leftover:
             websocket.data_received(leftover)
+        transport.resume_reading()
         self.websocket = websocket
         return websocket
 

@@ -193,10 +193,8 @@ class Server:
         websocket = self._accept(head, transport)
         if websocket is None:
             return
-        # Before the switch, which may hand reading to the loop's Poller (aio/socket_poller.py);
-        # nothing is read in between.
-        transport.resume_reading()
         self._switch(websocket, transport, leftover)
+        transport.resume_reading()
         await self._run_handler(websocket)
 
     async def _run_handler(self, websocket: WebSocket) -> None:
