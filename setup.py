@@ -60,7 +60,9 @@ if BUILD_SPEEDUPS != "no":
                     "payload_buffer",
                     "wakeup",
                     "inbox",
+                    "next_message",
                     "poller",
+                    "direct_writer",
                 )
             ],
             depends=["src/framewire/_speedups_c/speedups.h"],

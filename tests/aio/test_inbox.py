@@ -159,3 +159,113 @@ def test_wait_if_empty_gives_a_waiter_only_when_nothing_is_queued_and_the_inbox_
         assert inbox.wait_if_empty(loop) is None
 
     asyncio.run(main())
+
+
+class GeneralPath:
+    """Stands in for the WebSocket behind anext(): records calls to its general path."""
+
+    def __init__(self, result: str | bytes = "general") -> None:
+        self.calls = 0
+        self.result = result
+
+    async def _anext_general(self) -> str | bytes:
+        self.calls += 1
+        await asyncio.sleep(0)  # suspends once, so the awaitable must pass the step on
+        return self.result
+
+
+def test_anext_takes_a_queued_message_or_waits_for_the_next() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        general = GeneralPath()
+        inbox.put(b"queued", False, True)
+        assert await inbox.anext(general, loop) == b"queued"
+        task = asyncio.create_task(inbox.anext(general, loop))  # a coroutine, to asyncio
+        await asyncio.sleep(0)
+        assert inbox.receiving and not task.done()
+        inbox.take_messages([("later", True, True)], True)
+        assert await task == "later"
+        assert not inbox.receiving
+        assert general.calls == 0
+
+    asyncio.run(main())
+
+
+def test_anext_leaves_everything_else_to_the_general_path() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        general = GeneralPath()
+        inbox.put(b"part", False, False)  # a fragmented message
+        assert await inbox.anext(general, loop) == "general"
+        inbox.get_nowait()
+        inbox.receiving = True  # another coroutine receives
+        assert await inbox.anext(general, loop) == "general"
+        inbox.receiving = False
+        waiting = asyncio.create_task(inbox.anext(general, loop))
+        await asyncio.sleep(0)
+        inbox.close()  # woken with nothing queued
+        assert await waiting == "general"
+        assert await inbox.anext(general, loop) == "general"  # closed from the start
+        assert general.calls == 4
+        assert await inbox.anext(GeneralPath(b""), loop) == b""  # a falsy result returns too
+
+    asyncio.run(main())
+
+
+def test_anext_cancelled_while_waiting_leaves_the_inbox_free_for_the_next_reader() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        task = asyncio.create_task(inbox.anext(GeneralPath(), loop))
+        await asyncio.sleep(0)
+        assert inbox.receiving
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not inbox.receiving
+        inbox.take_messages([("next", True, True)], True)
+        assert await inbox.anext(GeneralPath(), loop) == "next"
+
+    asyncio.run(main())
+
+
+def test_anext_errors_of_the_general_path_reach_the_awaiter() -> None:
+    class Failing:
+        async def _anext_general(self) -> str:
+            await asyncio.sleep(0)
+            raise StopAsyncIteration
+
+    async def main() -> None:
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        inbox.close()
+        with pytest.raises(StopAsyncIteration):
+            await inbox.anext(Failing(), asyncio.get_running_loop())
+
+    asyncio.run(main())
+
+
+def test_anext_awaitable_is_a_coroutine_for_throw_close_and_reuse() -> None:
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        awaitable = inbox.anext(GeneralPath(), loop)
+        assert awaitable.send(None) is not None  # suspended on its waiter
+        assert inbox.receiving
+        with pytest.raises(ValueError, match="into the wait"):
+            awaitable.throw(ValueError("into the wait"))
+        assert not inbox.receiving
+        closed = inbox.anext(GeneralPath(), loop)
+        closed.send(None)
+        closed.close()
+        assert not inbox.receiving
+        inbox.put("done", True, True)
+        finished = inbox.anext(GeneralPath(), loop)
+        with pytest.raises(StopIteration) as stop:
+            finished.send(None)
+        assert stop.value.value == "done"
+        with pytest.raises(RuntimeError):
+            finished.send(None)
+
+    asyncio.run(main())

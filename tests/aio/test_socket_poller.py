@@ -1,4 +1,5 @@
-"""The loop's Poller and the DirectWriter (aio/socket_poller.py, C in _speedups_c/poller.c).
+"""The loop's Poller and the DirectWriter (aio/socket_poller.py; C in _speedups_c/poller.c and
+direct_writer.c).
 
 Unit tests drive them on socket pairs with recording protocols and transports; end-to-end tests
 check that WebSocket connections on the default loop use them, keep bytes in order when the
@@ -269,6 +270,160 @@ def test_direct_writer_leaves_errors_to_the_transport() -> None:
         writer = writer_type(ours.fileno(), transport)
         writer.write(b"nobody listens")  # EPIPE, without SIGPIPE
         assert transport.written == [b"nobody listens"]
+
+
+def parse_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(first byte, payload) of each unmasked frame in ``data``, as a peer would read them."""
+    frames = []
+    while data:
+        length, start = data[1], 2
+        if length == 126:
+            (length,) = struct.unpack("!H", data[2:4])
+            start = 4
+        frames.append((data[0], data[start : start + length]))
+        data = data[start + length :]
+    return frames
+
+
+def test_send_message_frames_small_str_and_bytes_and_sends_them_at_once() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    transport = RecordingTransport()
+    connection = Connection(Role.SERVER)
+    with socket_pairs(1) as [(ours, theirs)]:
+        writer = writer_type(ours.fileno(), transport)
+        messages: list[str | bytes] = [b"", b"bin", "text", "é€😀", b"x" * 125, "y" * 126]
+        messages += [b"z" * 65535]
+        for message in messages:
+            assert writer.send_message(connection, message) is True
+        expected = [
+            (0x81 if isinstance(m, str) else 0x82, m.encode() if isinstance(m, str) else m)
+            for m in messages
+        ]
+        size = sum(len(payload) + (2 if len(payload) < 126 else 4) for _, payload in expected)
+        theirs.settimeout(5)
+        received = b""
+        while len(received) < size:
+            received += theirs.recv(1 << 20)
+        assert parse_frames(received) == expected
+        assert transport.written == []
+
+
+def test_send_message_declines_what_needs_the_general_path() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    transport = RecordingTransport()
+    with socket_pairs(1) as [(ours, theirs)]:
+        writer = writer_type(ours.fileno(), transport)
+        server = Connection(Role.SERVER)
+        transport.queued = 1  # e.g. the handshake response: a direct send would overtake it
+        assert writer.send_message(server, b"x") is False
+        transport.queued = 0
+        for message in (b"x" * 65536, bytearray(b"x"), memoryview(b"x"), 42, "\ud800"):
+            assert writer.send_message(server, message) is False
+        assert writer.send_message(Connection(Role.CLIENT), b"masked") is False
+        assert writer.send_message(object(), b"not a Connection") is False
+        fragmenting = Connection(Role.SERVER)
+        fragmenting.send_binary(b"first", fin=False)
+        assert writer.send_message(fragmenting, b"x") is False  # queued, then fragmenting
+        fragmenting.data_to_send()
+        assert writer.send_message(fragmenting, b"x") is False
+        closing = Connection(Role.SERVER)
+        closing.send_close()
+        closing.data_to_send()
+        assert writer.send_message(closing, b"x") is False
+        writer.stop()
+        assert writer.send_message(server, b"x") is False
+        assert read_all(theirs) == b""
+        assert transport.written == []
+
+
+def test_send_message_hands_what_the_kernel_did_not_take_to_the_transport() -> None:
+    writer_type = c_twin_or_skip("DirectWriter")
+    transport = RecordingTransport()
+    connection = Connection(Role.SERVER)
+    with socket_pairs(1) as [(ours, theirs)]:
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        writer = writer_type(ours.fileno(), transport)
+        messages = [os.urandom(60_000) for _ in range(8)]
+        for message in messages:
+            assert writer.send_message(connection, message) is True
+            if transport.written:  # the transport holds bytes now: the rest go through it
+                transport.queued = 1
+                break
+        assert transport.written, "the kernel took 480 kB through a 4 KiB send buffer"
+        received = read_all(theirs) + b"".join(transport.written)
+        sent = messages[: len(parse_frames(received))]
+        assert parse_frames(received) == [(0x82, m) for m in sent]
+
+
+def test_sent_is_a_finished_coroutine() -> None:
+    sent = socket_poller.SENT
+    if sent is None:
+        pytest.skip("the C accelerator is not built")
+
+    async def main() -> None:
+        assert await sent is None
+        assert await asyncio.create_task(sent) is None
+        assert await asyncio.wait_for(sent, 1) is None
+        assert await asyncio.gather(sent, sent) == [None, None]
+
+    asyncio.run(main())
+    with pytest.raises(StopIteration):
+        sent.send(None)
+    with pytest.raises(ValueError, match="thrown"):
+        sent.throw(ValueError("thrown"))
+    with pytest.raises(KeyError):
+        sent.throw(KeyError)
+    assert sent.close() is None
+
+
+def test_send_on_a_polled_connection_writes_during_the_call() -> None:
+    received: list[Any] = []
+
+    async def handler(ws: WebSocket) -> None:
+        async for message in ws:
+            returned = ws.send(message)
+            if ws._polled is not None and message != "a" and len(message) < 65536:
+                assert returned is socket_poller.SENT  # already on its way
+            await returned
+        received.append(ws.close_code)
+
+    async def main() -> None:
+        async with framewire.serve(handler, "127.0.0.1", 0, compression=None) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+                for message in ("a", b"b", "c" * 300, b"d" * 70_000):
+                    await ws.send(message)
+                    assert await ws.recv() == message
+                await ws.close()
+            await asyncio.sleep(0.05)
+            assert received == [1000]
+
+    asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_send_after_close_raises_when_awaited() -> None:
+    outcome: list[BaseException] = []
+
+    async def handler(ws: WebSocket) -> None:
+        await ws.recv()
+        await ws.send("ok")  # the socket is polled from here on
+        await ws.close()
+        try:
+            await ws.send("too late")
+        except framewire.ConnectionClosed as exc:
+            outcome.append(exc)
+
+    async def main() -> None:
+        async with framewire.serve(handler, "127.0.0.1", 0) as server:
+            port = server.sockets[0].getsockname()[1]
+            async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
+                await ws.send("go")
+                assert await ws.recv() == "ok"
+                await ws.wait_closed()
+            await asyncio.sleep(0.05)
+            assert len(outcome) == 1
+
+    asyncio.run(asyncio.wait_for(main(), 20))
 
 
 async def echo(ws: WebSocket) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import tracemalloc
@@ -526,6 +527,45 @@ def test_frame_now_is_the_general_send_path_for_the_common_case() -> None:
             general.send_binary(message)
         fast = Connection(Role.SERVER).frame_now(message)
         assert fast == b"".join(general.data_to_send()), len(message)
+
+
+def _may_frame_now(conn: Connection) -> bool:
+    """frame_now()'s conditions, spelled out (the connection keeps them as one flag)."""
+    return (
+        not conn._outgoing
+        and conn._masks is None
+        and conn.deflate is None
+        and conn._sending_opcode is None
+        and conn.close_sent is None
+        and conn.state is State.OPEN
+    )
+
+
+_STEPS = {
+    "ping": lambda c: c.send_ping(b"p"),
+    "text": lambda c: c.send_text("t"),
+    "first fragment": lambda c: c.send_binary(b"f", fin=False),
+    "last fragment": lambda c: c.send_continuation(b"l", fin=True),
+    "flush": lambda c: c.data_to_send(),
+    "close": lambda c: c.send_close(),
+    "fail": lambda c: c.fail(1002, "broken"),
+    "peer ping": lambda c: c.receive_data(frame(0x9, b"?", mask=b"abcd")),
+    "peer close": lambda c: c.receive_data(frame(0x8, b"\x03\xe8", mask=b"abcd")),
+    "peer garbage": lambda c: c.receive_data(b"\xff\xff\xff"),
+    "eof": lambda c: c.receive_eof(),
+}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(sorted(_STEPS)), max_size=8))
+def test_the_frame_now_flag_follows_every_change_of_state(steps: list[str]) -> None:
+    conn = Connection(Role.SERVER)
+    assert conn._frame_now_ok
+    for step in steps:
+        with contextlib.suppress(InvalidState):
+            _STEPS[step](conn)
+        assert conn._frame_now_ok is _may_frame_now(conn), steps
+        assert (conn.frame_now(b"x") is not None) is _may_frame_now(conn)
 
 
 def test_frame_now_declines_what_needs_the_general_path() -> None:

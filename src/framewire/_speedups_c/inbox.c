@@ -20,6 +20,7 @@ typedef struct {
     PyObject *waiter; /* a Wakeup, or NULL */
     int paused;
     int closed;
+    char receiving; /* a coroutine is receiving: see PyInbox.receiving */
 } InboxObject;
 
 
@@ -315,6 +316,41 @@ inbox_wait_if_empty(InboxObject *self, PyObject *loop)
 }
 
 static PyObject *
+inbox_anext(InboxObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "anext() takes a websocket and a loop");
+        return NULL;
+    }
+    return fw_next_message_new((PyObject *)self, args[0], args[1]);
+}
+
+/* For NextMessage (next_message.c), which an Inbox makes. */
+PyObject *
+fw_inbox_next_message(PyObject *inbox)
+{
+    return inbox_next_message((InboxObject *)inbox, NULL);
+}
+
+PyObject *
+fw_inbox_wait_if_empty(PyObject *inbox, PyObject *loop)
+{
+    return inbox_wait_if_empty((InboxObject *)inbox, loop);
+}
+
+int
+fw_inbox_receiving(PyObject *inbox)
+{
+    return ((InboxObject *)inbox)->receiving;
+}
+
+void
+fw_inbox_set_receiving(PyObject *inbox, int receiving)
+{
+    ((InboxObject *)inbox)->receiving = (char)receiving;
+}
+
+static PyObject *
 inbox_get_has_pieces(InboxObject *self, void *Py_UNUSED(closure))
 {
     return PyBool_FromLong(self->head < PyList_GET_SIZE(self->pieces));
@@ -348,6 +384,8 @@ static PyMemberDef inbox_members[] = {
      "Whole messages queued (as PyInbox._messages)."},
     {"_bytes", T_PYSSIZET, offsetof(InboxObject, bytes), READONLY,
      "Bytes queued (as PyInbox._bytes)."},
+    {"receiving", T_BOOL, offsetof(InboxObject, receiving), 0,
+     "True while a coroutine is receiving (as PyInbox.receiving)."},
     {NULL, 0, 0, 0, NULL},
 };
 
@@ -375,6 +413,8 @@ static PyMethodDef inbox_methods[] = {
      "Take the oldest piece if it is a whole message held as str or bytes; else None."},
     {"wait_if_empty", (PyCFunction)inbox_wait_if_empty, METH_O,
      "Return wait(loop) when nothing is queued and the inbox is open, else None."},
+    {"anext", (PyCFunction)(void (*)(void))inbox_anext, METH_FASTCALL,
+     "anext(websocket, loop): await the next whole message (see PyInbox.anext)."},
     {"wait", (PyCFunction)inbox_wait, METH_O,
      "Return what to await until a piece is queued or the inbox is closed."},
     {NULL, NULL, 0, NULL},

@@ -5,9 +5,11 @@
  *   parse_field_lines   framewire.sansio.field_lines.py_parse_field_lines         (field_lines.c)
  *   encode_fields       framewire.sansio.http11_encode.py_encode_fields           (field_lines.c)
  *   Poller              none: without it each socket is read by its transport     (poller.c)
- *   DirectWriter        none: without it every write goes through the transport   (poller.c)
+ *   DirectWriter        none: without it every write goes through the transport   (direct_writer.c)
+ *   SENT                none: send() returns a coroutine when it did not write at once (ditto)
  *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
+ *     its anext()       PyInbox.anext, an async method                     (next_message.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
  *
  * framewire.sansio.speedups is the only importer (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
@@ -35,12 +37,19 @@ speedups_exec(PyObject *module)
     fw_field_lines_init();
     if (add_type(module, &fw_PayloadBufferType, "PayloadBuffer") < 0 ||
         add_type(module, &fw_InboxType, "Inbox") < 0 ||
-        add_type(module, &fw_WakeupType, "Wakeup") < 0) {
+        add_type(module, &fw_WakeupType, "Wakeup") < 0 ||
+        PyType_Ready(&fw_NextMessageType) < 0) {
         return -1;
     }
 #ifdef __linux__
     if (add_type(module, &fw_PollerType, "Poller") < 0 ||
-        add_type(module, &fw_DirectWriterType, "DirectWriter") < 0) {
+        add_type(module, &fw_DirectWriterType, "DirectWriter") < 0 ||
+        PyType_Ready(&fw_CompletedType) < 0) {
+        return -1;
+    }
+    PyObject *sent = PyType_GenericNew(&fw_CompletedType, NULL, NULL);
+    if (sent == NULL || PyModule_AddObject(module, "SENT", sent) < 0) {
+        Py_XDECREF(sent);
         return -1;
     }
 #endif

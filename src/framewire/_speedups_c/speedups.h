@@ -29,9 +29,20 @@ extern PyTypeObject fw_PayloadBufferType;
 extern PyTypeObject fw_WakeupType;
 extern PyTypeObject fw_InboxType;
 #ifdef __linux__
-extern PyTypeObject fw_PollerType; /* poller.c */
-extern PyTypeObject fw_DirectWriterType;
+extern PyTypeObject fw_PollerType;       /* poller.c */
+extern PyTypeObject fw_DirectWriterType; /* direct_writer.c */
+extern PyTypeObject fw_CompletedType;
 #endif
+
+/* inbox.c, for next_message.c: the Inbox's queue and its `receiving` flag */
+PyObject *fw_inbox_next_message(PyObject *inbox);
+PyObject *fw_inbox_wait_if_empty(PyObject *inbox, PyObject *loop);
+int fw_inbox_receiving(PyObject *inbox);
+void fw_inbox_set_receiving(PyObject *inbox, int receiving);
+
+/* next_message.c: the awaitable Inbox.anext() returns */
+extern PyTypeObject fw_NextMessageType;
+PyObject *fw_next_message_new(PyObject *inbox, PyObject *websocket, PyObject *loop);
 
 /* wakeup.c: Wakeup.resume_now() and resume_soon(), for the Inbox (its waiters are Wakeups) */
 PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);

@@ -25,10 +25,13 @@ from typing import Any, Protocol
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.sansio.speedups import c_twin
 
-__all__ = ["PolledProtocol", "PolledSocket", "take_over_socket"]
+__all__ = ["SENT", "PolledProtocol", "PolledSocket", "take_over_socket"]
 
 _Poller: Any = c_twin("Poller")
 _DirectWriter: Any = c_twin("DirectWriter")
+# A coroutine that has already returned None: what WebSocket.send() returns when
+# PolledSocket.send_message() sent the frame (None without the accelerator: never needed then).
+SENT: Any = c_twin("SENT")
 # Exactly asyncio's plain TCP transport: its subclasses and other transports may read
 # differently (TLS decrypts above it; uvloop's are not selector transports at all).
 _PLAIN_TRANSPORT: Any = getattr(selector_events, "_SelectorSocketTransport", None)
@@ -52,16 +55,20 @@ class PolledSocket:
     """One socket read through its loop's Poller, and written through ``write(data)``.
 
     Use pause(), resume() and stop() instead of the transport's pause_reading() and
-    resume_reading(); write() instead of transport.write().
+    resume_reading(); write() instead of transport.write(). ``send_message(connection,
+    message)`` frames and sends a ``str`` or ``bytes`` message under 64 KiB at once when
+    ``connection.frame_now()`` would frame it and the transport holds nothing; it returns True
+    then, else False (and does nothing).
     """
 
-    __slots__ = ("_fd", "_poller", "_writer", "write")
+    __slots__ = ("_fd", "_poller", "_writer", "send_message", "write")
 
     def __init__(self, poller: Any, fd: int, transport: asyncio.BaseTransport) -> None:
         self._poller = poller
         self._fd: int | None = fd
         self._writer = _DirectWriter(fd, transport)
         self.write: Callable[[bytes], None] = self._writer.write
+        self.send_message: Callable[[Any, Any], bool] = self._writer.send_message
 
     def pause(self) -> None:
         """Stop reading until resume()."""

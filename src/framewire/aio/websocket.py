@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Coroutine, Iterable
 from typing import Any, cast
 
 from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
-from framewire.aio.socket_poller import PolledSocket, take_over_socket
+from framewire.aio.socket_poller import SENT, PolledSocket, take_over_socket
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -119,7 +119,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self._pings = PingTracker(
             self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout, self._loop
         )
-        self._receiving = False
         self._closed = False
         self._close_waiters: list[asyncio.Future[None]] = []
         self._close_exc: ConnectionClosed | None = None
@@ -436,7 +435,7 @@ class WebSocket(asyncio.BufferedProtocol):
             ConnectionClosedOK / ConnectionClosedError: the connection is closed.
             RuntimeError: another coroutine is already receiving.
         """
-        piece = None if self._receiving else self._inbox.get_nowait()
+        piece = None if self._inbox.receiving else self._inbox.get_nowait()
         if piece is None:
             piece = await self._get_piece()
         data, is_text, last = piece
@@ -456,10 +455,10 @@ class WebSocket(asyncio.BufferedProtocol):
 
     async def _get_piece(self) -> tuple[str | bytes | memoryview, bool, bool]:
         """Wait for the next piece of a message; raise ConnectionClosed once none will come."""
-        if self._receiving:
-            raise RuntimeError("another coroutine is already receiving from this WebSocket")
         inbox = self._inbox
-        self._receiving = True
+        if inbox.receiving:
+            raise RuntimeError("another coroutine is already receiving from this WebSocket")
+        inbox.receiving = True
         try:
             while True:
                 piece = inbox.get_nowait()
@@ -469,7 +468,7 @@ class WebSocket(asyncio.BufferedProtocol):
                     break
                 await inbox.wait(self._loop)
         finally:
-            self._receiving = False
+            inbox.receiving = False
         if self.connection.pending_failure is not None:
             self._apply_failure()
         await self._wait_closed_briefly()
@@ -496,27 +495,15 @@ class WebSocket(asyncio.BufferedProtocol):
     def __aiter__(self) -> WebSocket:
         return self
 
-    async def __anext__(self) -> Message:
+    def __anext__(self) -> Awaitable[Message]:
         """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
-        # Repeats recv()'s body instead of awaiting it: one coroutine level less per message
-        # in the most common loop (benchmarks/run.py, round trips).
-        if not self._receiving:
-            # The common case, shaped for speed (benchmarks/run.py, round trips): a whole
-            # message is queued, or comes while we wait here (one coroutine less than
-            # _get_piece()); anything else goes the general way below.
-            inbox = self._inbox
-            message = inbox.next_message()
-            if message is None:
-                waiter = inbox.wait_if_empty(self._loop)
-                if waiter is not None:
-                    self._receiving = True
-                    try:
-                        await waiter
-                    finally:
-                        self._receiving = False
-                    message = inbox.next_message()
-            if message is not None:
-                return message
+        # Not a coroutine function: the Inbox returns the awaitable, which takes a queued
+        # message or waits for one without a coroutine of its own (benchmarks/run.py, round
+        # trips), and leaves everything else to _anext_general().
+        return self._inbox.anext(self, self._loop)
+
+    async def _anext_general(self) -> Message:
+        """__anext__()'s general path: any message, any state, ConnectionClosedOK ends it."""
         try:
             piece = await self._get_piece()
             data, is_text, last = piece
@@ -526,13 +513,17 @@ class WebSocket(asyncio.BufferedProtocol):
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def send(
+    def send(
         self,
         message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
         *,
         compress: bool = True,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Send a message; waits while the write buffer is above its high-water mark.
+
+        Use it as a coroutine: ``await ws.send(message)``, or hand it to asyncio.create_task().
+        A small message may be written to the socket during the call itself; the returned
+        coroutine then has nothing left to do.
 
         Args:
             message: ``str`` (text), bytes-like (binary), or an iterable / async iterable of
@@ -543,15 +534,23 @@ class WebSocket(asyncio.BufferedProtocol):
             ConnectionClosed: the connection is closing or closed.
             TypeError: the message is of an unsupported type.
         """
+        # Not a coroutine function: the commonest send (benchmarks/run.py, round trips) costs
+        # one C call and no coroutine (_speedups_c/direct_writer.c).
+        polled = self._polled
+        if polled is not None and polled.send_message(self.connection, message):
+            return cast(Coroutine[Any, Any, None], SENT)
+        return self._send(message, compress)
+
+    async def _send(
+        self,
+        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
+        compress: bool,
+    ) -> None:
         connection = self.connection
         if not self._writing_paused:
             frame = connection.frame_now(message)  # type: ignore[arg-type]
             if frame is not None:
-                polled = self._polled
-                if polled is not None:
-                    polled.write(frame)  # _write()'s first case, one call less per message
-                else:
-                    self._write(frame)
+                self._write(frame)
                 return
         if connection.state is not State.OPEN or connection.close_sent is not None:
             raise self._closed_exception()

@@ -120,6 +120,7 @@ class Connection:
         "_decoder",
         "_eof_received",
         "_events",
+        "_frame_now_ok",
         "_input_done",
         "_is_client",
         "_masks",
@@ -172,6 +173,8 @@ class Connection:
         self.close_received: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
         self.failure: ConnectionFailed | None = None
+        self._frame_now_ok = False  # what frame_now() checks first; see _update_frame_now()
+        self._update_frame_now()
 
     # ----------------------------------------------------------------- receiving
 
@@ -258,6 +261,7 @@ class Connection:
         self._eof_received = True
         self._input_done = True
         self.state = State.CLOSED
+        self._frame_now_ok = False
 
     def events_received(self) -> list[Event]:
         """Return the events decoded since the last call, oldest first."""
@@ -288,6 +292,7 @@ class Connection:
             echo = None if code == CloseCode.NO_STATUS_RECEIVED else code
             self._send_close_frame(echo, "")
         self.state = State.CLOSING
+        self._frame_now_ok = False
         self._events.append(CloseReceived(code, reason))
 
     # ------------------------------------------------------------------ sending
@@ -296,7 +301,24 @@ class Connection:
         """Return the bytes to write to the peer since the last call, in order."""
         outgoing = self._outgoing
         self._outgoing = []
+        self._update_frame_now()
         return outgoing
+
+    def _update_frame_now(self) -> None:
+        """Recompute ``_frame_now_ok``: whether frame_now() may frame a message at once.
+
+        Kept as one flag, because the C accelerator's send path reads it once per message
+        (_speedups_c/direct_writer.c); any change of the attributes below clears it or calls
+        this: data_to_send() after output was queued, every change of state.
+        """
+        self._frame_now_ok = (
+            not self._outgoing
+            and self._masks is None
+            and self.deflate is None
+            and self._sending_opcode is None
+            and self.close_sent is None
+            and self.state is _OPEN
+        )
 
     def close_expected(self) -> bool:
         """Return True once the byte stream should be closed.
@@ -332,14 +354,7 @@ class Connection:
         payloads of 64 KiB or more, or for types other than ``str`` and ``bytes``. Then use
         send_text() or send_binary(), which cover every case.
         """
-        if (
-            self._outgoing
-            or self._masks is not None
-            or self.deflate is not None
-            or self._sending_opcode is not None
-            or self.close_sent is not None
-            or self.state is not _OPEN
-        ):
+        if not self._frame_now_ok:
             return None
         if type(message) is bytes:
             first_byte = 0x82
@@ -413,6 +428,7 @@ class Connection:
             raise InvalidState("close frame already sent")
         self._send_close_frame(code, reason)
         self.state = State.CLOSING
+        self._frame_now_ok = False
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): send a close frame, then ignore all input."""
@@ -424,6 +440,7 @@ class Connection:
             self._send_close_frame(code, reason)
         if self.state is not State.CLOSED:
             self.state = State.CLOSING
+        self._frame_now_ok = False
 
     def _send_close_frame(self, code: int | None, reason: str) -> None:
         payload = encode_close_payload(code, reason)
@@ -434,6 +451,7 @@ class Connection:
         self, opcode: int, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
     ) -> None:
         length = len(payload)
+        self._frame_now_ok = False  # output is queued until data_to_send()
         if self._masks is not None:
             mask = self._masks.next_mask()
             header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1, mask=mask)
