@@ -269,3 +269,30 @@ def test_anext_awaitable_is_a_coroutine_for_throw_close_and_reuse() -> None:
             finished.send(None)
 
     asyncio.run(main())
+
+
+def test_anext_throws_into_the_general_path_where_it_is_suspended() -> None:
+    class Catching:
+        async def _anext_general(self) -> str:
+            try:
+                await asyncio.sleep(0)
+            except KeyError:
+                return "caught"
+            return "not thrown"
+
+    async def main() -> None:
+        inbox = Inbox(16, 1 << 20, lambda: None, lambda: None)
+        inbox.close()
+        awaitable = inbox.anext(Catching(), asyncio.get_running_loop())
+        awaitable.send(None)  # now suspended inside _anext_general()
+        with pytest.raises(StopIteration) as stop:
+            awaitable.throw(KeyError)
+        assert stop.value.value == "caught"
+        failing = inbox.anext(Catching(), asyncio.get_running_loop())
+        failing.send(None)
+        with pytest.raises(ValueError):
+            failing.throw(ValueError("not caught"))
+        with pytest.raises(RuntimeError):
+            failing.send(None)
+
+    asyncio.run(main())

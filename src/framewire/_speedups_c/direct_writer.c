@@ -359,21 +359,7 @@ static PyObject *
 completed_throw(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)self;
-    if (nargs < 1 || nargs > 3) {
-        PyErr_SetString(PyExc_TypeError, "throw() takes 1 to 3 arguments");
-        return NULL;
-    }
-    PyObject *value = nargs > 1 && args[1] != Py_None ? args[1] : NULL;
-    if (PyExceptionInstance_Check(args[0])) {
-        PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
-    }
-    else if (PyExceptionClass_Check(args[0])) {
-        PyErr_SetObject(args[0], value);
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError, "throw() needs an exception class or instance");
-    }
-    return NULL;
+    return fw_raise_thrown(args, nargs);
 }
 
 static PyObject *

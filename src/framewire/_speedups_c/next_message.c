@@ -221,13 +221,40 @@ next_message_send(NextMessageObject *self, PyObject *value)
     return result;
 }
 
-static PyObject *
-next_message_throw(NextMessageObject *self, PyObject *args)
+PyObject *
+fw_raise_thrown(PyObject *const *args, Py_ssize_t nargs)
 {
+    if (nargs < 1 || nargs > 3) {
+        PyErr_SetString(PyExc_TypeError, "throw() takes 1 to 3 arguments");
+        return NULL;
+    }
+    PyObject *value = nargs > 1 && args[1] != Py_None ? args[1] : NULL;
+    if (PyExceptionInstance_Check(args[0])) {
+        PyErr_SetObject((PyObject *)Py_TYPE(args[0]), args[0]);
+    }
+    else if (PyExceptionClass_Check(args[0])) {
+        PyErr_SetObject(args[0], value);
+    }
+    else {
+        PyErr_SetString(PyExc_TypeError, "throw() needs an exception class or instance");
+    }
+    return NULL;
+}
+
+static PyObject *
+next_message_throw(NextMessageObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    static PyObject *str_throw = NULL;
     if (self->state == DELEGATING) {
-        PyObject *throw = PyObject_GetAttrString(self->inner, "throw");
-        PyObject *result = throw == NULL ? NULL : PyObject_Call(throw, args, NULL);
-        Py_XDECREF(throw);
+        if (str_throw == NULL && (str_throw = PyUnicode_InternFromString("throw")) == NULL) {
+            return NULL;
+        }
+        PyObject *call[4] = {self->inner, NULL, NULL, NULL};
+        for (Py_ssize_t i = 0; i < nargs && i < 3; i++) {
+            call[i + 1] = args[i];
+        }
+        PyObject *result = PyObject_VectorcallMethod(
+            str_throw, call, (size_t)(nargs < 3 ? nargs : 3) + 1, NULL);
         if (result == NULL) {
             self->state = FINISHED;
             Py_CLEAR(self->inner);
@@ -238,20 +265,7 @@ next_message_throw(NextMessageObject *self, PyObject *args)
         stop_waiting(self); /* a Wakeup has no throw(): the exception surfaces here */
     }
     self->state = FINISHED;
-    PyObject *type, *value = NULL, *traceback = NULL;
-    if (!PyArg_UnpackTuple(args, "throw", 1, 3, &type, &value, &traceback)) {
-        return NULL;
-    }
-    if (PyExceptionInstance_Check(type)) {
-        PyErr_SetObject((PyObject *)Py_TYPE(type), type);
-    }
-    else if (PyExceptionClass_Check(type)) {
-        PyErr_SetObject(type, value == Py_None ? NULL : value);
-    }
-    else {
-        PyErr_SetString(PyExc_TypeError, "throw() needs an exception class or instance");
-    }
-    return NULL;
+    return fw_raise_thrown(args, nargs);
 }
 
 static PyObject *
@@ -273,7 +287,7 @@ next_message_close(NextMessageObject *self, PyObject *Py_UNUSED(ignored))
 
 static PyMethodDef next_message_methods[] = {
     {"send", (PyCFunction)next_message_send, METH_O, "send(value): one step, as a coroutine."},
-    {"throw", (PyCFunction)next_message_throw, METH_VARARGS,
+    {"throw", (PyCFunction)(void (*)(void))next_message_throw, METH_FASTCALL,
      "throw(exception): raise it where the await is suspended."},
     {"close", (PyCFunction)next_message_close, METH_NOARGS, "close(): stop waiting."},
     {NULL, NULL, 0, NULL},

@@ -43,6 +43,8 @@ void fw_inbox_set_receiving(PyObject *inbox, int receiving);
 /* next_message.c: the awaitable Inbox.anext() returns */
 extern PyTypeObject fw_NextMessageType;
 PyObject *fw_next_message_new(PyObject *inbox, PyObject *websocket, PyObject *loop);
+/* throw(exception[, value[, traceback]]) of an awaitable that has nothing to unwind: raise it */
+PyObject *fw_raise_thrown(PyObject *const *args, Py_ssize_t nargs);
 
 /* wakeup.c: Wakeup.resume_now() and resume_soon(), for the Inbox (its waiters are Wakeups) */
 PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);
