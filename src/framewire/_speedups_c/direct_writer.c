@@ -226,6 +226,15 @@ writer_send_message(DirectWriterObject *self, PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_TypeError, "send_message() takes a connection and a message");
         return NULL;
     }
+    /* Whether this connection may send at once first: a message declined here is encoded again
+     * by the general path, so encode only what goes out. */
+    int ready = nothing_queued(self);
+    if (ready > 0) {
+        ready = may_frame_now(args[0]);
+    }
+    if (ready <= 0) {
+        return ready < 0 ? NULL : Py_NewRef(Py_False);
+    }
     PyObject *message = args[1];
     unsigned char header[4];
     const char *payload;
@@ -248,13 +257,6 @@ writer_send_message(DirectWriterObject *self, PyObject *const *args, Py_ssize_t 
     }
     if (length >= 65536) {
         Py_RETURN_FALSE; /* the general path sends large payloads without copying them */
-    }
-    int ready = nothing_queued(self);
-    if (ready > 0) {
-        ready = may_frame_now(args[0]);
-    }
-    if (ready <= 0) {
-        return ready < 0 ? NULL : Py_NewRef(Py_False);
     }
     struct iovec iov[2];
     iov[0].iov_base = header;

@@ -113,22 +113,32 @@ finish(NextMessageObject *self, PySendResult status)
     return status;
 }
 
+/* 1 when the awaitable is finished with the queued whole message in *result (NULL on error), 0
+ * when the queue holds none. */
+static int
+take_message(NextMessageObject *self, PyObject **result)
+{
+    PyObject *message = fw_inbox_next_message(self->inbox);
+    if (message == Py_None) {
+        Py_DECREF(message);
+        return 0;
+    }
+    self->state = FINISHED;
+    *result = message;
+    return 1;
+}
+
 static PySendResult
 next_message_am_send(NextMessageObject *self, PyObject *arg, PyObject **result)
 {
-    PyObject *message;
     switch (self->state) {
     case FRESH:
         if (fw_inbox_receiving(self->inbox)) {
             return finish(self, delegate(self, result));
         }
-        message = fw_inbox_next_message(self->inbox);
-        if (message == NULL || message != Py_None) {
-            self->state = FINISHED;
-            *result = message;
-            return message == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+        if (take_message(self, result)) {
+            return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
         }
-        Py_DECREF(message);
         self->waiter = fw_inbox_wait_if_empty(self->inbox, self->loop);
         if (self->waiter == NULL || self->waiter == Py_None) {
             Py_CLEAR(self->waiter);
@@ -154,13 +164,9 @@ next_message_am_send(NextMessageObject *self, PyObject *arg, PyObject **result)
             self->state = FINISHED;
             return PYGEN_ERROR;
         }
-        message = fw_inbox_next_message(self->inbox);
-        if (message == NULL || message != Py_None) {
-            self->state = FINISHED;
-            *result = message;
-            return message == NULL ? PYGEN_ERROR : PYGEN_RETURN;
+        if (take_message(self, result)) {
+            return *result == NULL ? PYGEN_ERROR : PYGEN_RETURN;
         }
-        Py_DECREF(message);
         return finish(self, delegate(self, result));
     case DELEGATING:
         return finish(self, PyIter_Send(self->inner, arg, result));
