@@ -57,6 +57,7 @@ if BUILD_SPEEDUPS != "no":
                     "mask",
                     "frames",
                     "field_lines",
+                    "upgrade",
                     "payload_buffer",
                     "wakeup",
                     "inbox",

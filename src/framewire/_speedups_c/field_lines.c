@@ -116,6 +116,44 @@ parse_line(PyObject *fields, PyObject *index, const unsigned char *line, Py_ssiz
     return 1;
 }
 
+int
+fw_parse_fields(const unsigned char *data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_line,
+                Py_ssize_t max_fields, PyObject **fields_out, PyObject **index_out)
+{
+    PyObject *fields = PyList_New(0), *index = PyDict_New();
+    int result = -1;
+
+    if (fields == NULL || index == NULL) {
+        goto done;
+    }
+    Py_ssize_t position = start, count = 0;
+    while (position <= end) {
+        const unsigned char *line = data + position;
+        Py_ssize_t length = 0;
+        /* Lines end at CRLF; a lone CR or LF inside a line makes it invalid below. */
+        while (position + length < end &&
+               !(line[length] == '\r' && position + length + 1 < end && line[length + 1] == '\n')) {
+            length++;
+        }
+        int parsed = 0;
+        if (++count <= max_fields && length <= max_line) {
+            parsed = parse_line(fields, index, line, length);
+        }
+        if (parsed <= 0) {
+            result = parsed;
+            goto done;
+        }
+        position += length + 2;
+    }
+    *fields_out = Py_NewRef(fields);
+    *index_out = Py_NewRef(index);
+    result = 1;
+done:
+    Py_XDECREF(fields);
+    Py_XDECREF(index);
+    return result;
+}
+
 PyObject *
 fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -137,37 +175,19 @@ fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    Py_ssize_t start = bounds[0], end = bounds[1], max_line = bounds[2], max_fields = bounds[3];
+    Py_ssize_t start = bounds[0], end = bounds[1];
     if (start < 0 || end < start || end > view.len) {
         PyErr_SetString(PyExc_ValueError, "parse_field_lines(): start and end out of range");
         goto done;
     }
-    fields = PyList_New(0);
-    index = PyDict_New();
-    if (fields == NULL || index == NULL) {
-        goto done;
+    int parsed = fw_parse_fields((const unsigned char *)view.buf, start, end, bounds[2], bounds[3],
+                                 &fields, &index);
+    if (parsed > 0) {
+        result = PyTuple_Pack(2, fields, index);
     }
-    const unsigned char *data = (const unsigned char *)view.buf;
-    Py_ssize_t position = start, count = 0;
-    while (position <= end) {
-        const unsigned char *line = data + position;
-        Py_ssize_t length = 0;
-        /* Lines end at CRLF; a lone CR or LF inside a line makes it invalid below. */
-        while (position + length < end &&
-               !(line[length] == '\r' && position + length + 1 < end && line[length + 1] == '\n')) {
-            length++;
-        }
-        int parsed = 0;
-        if (++count <= max_fields && length <= max_line) {
-            parsed = parse_line(fields, index, line, length);
-        }
-        if (parsed <= 0) {
-            result = parsed == 0 ? Py_NewRef(Py_None) : NULL;
-            goto done;
-        }
-        position += length + 2;
+    else if (parsed == 0) {
+        result = Py_NewRef(Py_None);
     }
-    result = PyTuple_Pack(2, fields, index);
 done:
     Py_XDECREF(fields);
     Py_XDECREF(index);

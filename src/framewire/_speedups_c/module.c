@@ -4,6 +4,7 @@
  *   parse_whole_frames  framewire.sansio.whole_frames.py_parse_whole_frames       (frames.c)
  *   parse_field_lines   framewire.sansio.field_lines.py_parse_field_lines         (field_lines.c)
  *   encode_fields       framewire.sansio.http11_encode.py_encode_fields           (field_lines.c)
+ *   parse_upgrade_request  framewire.sansio.upgrade_request.py_parse_upgrade_request (upgrade.c)
  *   Poller              none: without it each socket is read by its transport     (poller.c)
  *   DirectWriter        none: without it every write goes through the transport   (direct_writer.c)
  *   SENT                none: send() returns a coroutine when it did not write at once (ditto)
@@ -64,6 +65,8 @@ static PyMethodDef speedups_methods[] = {
     {"parse_field_lines", (PyCFunction)(void (*)(void))fw_parse_field_lines, METH_FASTCALL,
      fw_parse_field_lines_doc},
     {"encode_fields", (PyCFunction)fw_encode_fields, METH_O, fw_encode_fields_doc},
+    {"parse_upgrade_request", (PyCFunction)(void (*)(void))fw_parse_upgrade_request, METH_FASTCALL,
+     fw_parse_upgrade_request_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,6 +23,15 @@ PyObject *fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize
 extern const char fw_parse_field_lines_doc[];
 PyObject *fw_encode_fields(PyObject *module, PyObject *fields);
 extern const char fw_encode_fields_doc[];
+/* The field lines of data[start:end] as new references *fields (list of (name, value)) and
+ * *index ({lower-case name: [values]}): 1, or 0 when one is malformed or over a limit, or -1
+ * with an exception set. */
+int fw_parse_fields(const unsigned char *data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_line,
+                    Py_ssize_t max_fields, PyObject **fields, PyObject **index);
+
+/* upgrade.c */
+PyObject *fw_parse_upgrade_request(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char fw_parse_upgrade_request_doc[];
 
 /* payload_buffer.c, wakeup.c, inbox.c */
 extern PyTypeObject fw_PayloadBufferType;

@@ -31,7 +31,7 @@ from framewire.aio.http1_messages import (
 from framewire.aio.http1_send import send_response
 from framewire.aio.http1_transport import State, TransportProtocol
 from framewire.exceptions import HTTPError
-from framewire.sansio.headers import split_tokens
+from framewire.sansio.headers import Headers, split_tokens
 from framewire.sansio.http11 import (
     BadRequest,
     BodyData,
@@ -41,10 +41,12 @@ from framewire.sansio.http11 import (
     simple_response,
 )
 from framewire.sansio.limits import HTTPLimits
+from framewire.sansio.upgrade_request import parse_upgrade_request
 
 __all__ = [
     "BodySource",
     "BytesBodySource",
+    "FastUpgradeHandler",
     "FileBody",
     "HTTP1ServerProtocol",
     "HTTPHandler",
@@ -60,6 +62,12 @@ UpgradeHandler = Callable[[RequestHead, asyncio.Transport, bytes], None]
 """Called with the upgrade request's head, the transport, and the bytes received after the head.
 
 It owns the transport from then on (it will call transport.set_protocol()).
+"""
+
+FastUpgradeHandler = Callable[[str, Headers, bytes, asyncio.Transport, bytes], None]
+"""Called instead of the UpgradeHandler for a plain upgrade request that arrived whole (see
+sansio/upgrade_request.py): with its target, headers, Sec-WebSocket-Accept value, the transport,
+and the bytes received after the head.
 """
 
 DEFAULT_LIMITS = HTTPLimits()
@@ -114,6 +122,8 @@ class HTTP1ServerProtocol(TransportProtocol):
             never touches the transport again; None answers such requests with 426.
         limits: size, count and time limits (see HTTPLimits).
         server_header: value of the Server header of responses, if any.
+        fast_upgrade: called for a plain upgrade request that arrives whole, instead of
+            ``upgrade_handler``; None sends every upgrade request to ``upgrade_handler``.
     """
 
     def __init__(
@@ -123,10 +133,12 @@ class HTTP1ServerProtocol(TransportProtocol):
         limits: HTTPLimits = DEFAULT_LIMITS,
         *,
         server_header: str | None = None,
+        fast_upgrade: FastUpgradeHandler | None = None,
     ) -> None:
         super().__init__()
         self._http_handler = http_handler
         self._upgrade_handler = upgrade_handler
+        self._fast_upgrade = fast_upgrade if upgrade_handler is not None else None
         self._limits = limits
         self._linger_timeout = limits.linger_timeout
         self._server_header = server_header
@@ -150,6 +162,28 @@ class HTTP1ServerProtocol(TransportProtocol):
         if isinstance(peer, tuple) and len(peer) >= 2:
             self._remote_address = (str(peer[0]), int(peer[1]))
         self._start_timer(self._limits.header_timeout, self._on_header_timeout)
+
+    def buffer_updated(self, nbytes: int) -> None:
+        """Hand a plain upgrade request that arrived whole to fast_upgrade; else as any data."""
+        if self._fast_upgrade is not None and self._state is State.WAITING and self._parser.is_idle:
+            view = self._receive_buffer[:nbytes]
+            limits = self._limits
+            upgrade = parse_upgrade_request(
+                view,
+                limits.max_request_line,
+                limits.max_head_size,
+                limits.max_header_line,
+                limits.max_headers,
+            )
+            if upgrade is not None:
+                target, fields, index, accept, head_length = upgrade
+                self._hand_off(
+                    self._fast_upgrade,
+                    (target, Headers.from_parsed(fields, index), accept),
+                    bytes(view[head_length:]),
+                )
+                return
+        self.data_received(bytes(self._receive_buffer[:nbytes]))
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser and act on its events."""
@@ -261,18 +295,25 @@ class HTTP1ServerProtocol(TransportProtocol):
             self._channel.finish()
         head = self._upgrade_head
         if head is not None and self._transport is not None:
-            self._state = State.HANDED_OFF
-            self._cancel_timer()
-            leftover = self._parser.take_unparsed()
-            if self._read_pause_reasons:
-                self._read_pause_reasons.clear()
-                self._transport.resume_reading()
             assert self._upgrade_handler is not None
-            try:
-                self._upgrade_handler(head, self._transport, leftover)
-            except Exception:
-                logger.exception("error in the upgrade handler")
-                self._transport.close()
+            self._hand_off(self._upgrade_handler, (head,), self._parser.take_unparsed())
+
+    def _hand_off(
+        self, handler: Callable[..., None], request: tuple[object, ...], leftover: bytes
+    ) -> None:
+        """Give the transport to an upgrade handler: ``handler(*request, transport, leftover)``."""
+        transport = self._transport
+        assert transport is not None
+        self._state = State.HANDED_OFF
+        self._cancel_timer()
+        if self._read_pause_reasons:
+            self._read_pause_reasons.clear()
+            transport.resume_reading()
+        try:
+            handler(*request, transport, leftover)
+        except Exception:
+            logger.exception("error in the upgrade handler")
+            transport.close()
 
     def _on_bad_request(self, event: BadRequest) -> None:
         if self._channel is not None and not self._message_complete:

@@ -74,6 +74,10 @@ class Server:
         # ValueError here rather than at every handshake.
         encode_response_head(101, self.extra_headers)
         self.server_header = server_header
+        self._plain_101 = _plain_101_around_accept(self.extra_headers)
+        # Without these the fast path answers every plain upgrade request the same way.
+        self._negotiates = bool(subprotocols or select_subprotocol or origins is not None)
+        self._deflate = deflate_config_for(options.compression)
         self.connections: set[WebSocket] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http_protocols: weakref.WeakSet[HTTP1ServerProtocol] = weakref.WeakSet()
@@ -92,6 +96,7 @@ class Server:
             self._upgrade,
             self.http_limits,
             server_header=self.server_header,
+            fast_upgrade=self._upgrade_plain if self.process_request is None else None,
         )
         self._http_protocols.add(protocol)
         return protocol
@@ -123,6 +128,39 @@ class Server:
             transport.pause_reading()
             coroutine = self._process_then_run(head, transport, leftover)
         task = loop.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _upgrade_plain(
+        self,
+        target: str,
+        headers: Headers,
+        accept: bytes,
+        transport: asyncio.Transport,
+        leftover: bytes,
+    ) -> None:
+        """_upgrade() for a plain request that sansio/upgrade_request.py parsed and checked.
+
+        Shaped for speed (benchmarks/run.py, handshakes per second): without subprotocols,
+        origins or an extension offer to negotiate, the 101 is the same but for its
+        Sec-WebSocket-Accept value.
+        """
+        if (
+            self._closing
+            or self._negotiates
+            or (self._deflate is not None and "Sec-WebSocket-Extensions" in headers)
+        ):
+            self._upgrade(RequestHead("GET", target, "1.1", headers), transport, leftover)
+            return
+        assert self._server is not None  # upgrades come from connections it accepted
+        before, after = self._plain_101
+        transport.write(before + accept + after)
+        options = self.options
+        websocket = options.make_websocket(
+            options.make_connection(Role.SERVER, None), Request(target, headers), None
+        )
+        self._switch(websocket, transport, leftover)
+        task = self._server.get_loop().create_task(self._run_handler(websocket))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -266,6 +304,23 @@ class Server:
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
         await self.wait_closed()
+
+
+def _plain_101_around_accept(extra_headers: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
+    """accept_request()'s 101 response when there is no subprotocol and no extension, split
+    where its Sec-WebSocket-Accept value goes."""
+    marker = "<accept>"  # the first field after two fixed ones: nothing before it can hold this
+    head = encode_response_head(
+        101,
+        [
+            ("Upgrade", "websocket"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Accept", marker),
+            *extra_headers,
+        ],
+    )
+    before, _, after = head.partition(marker.encode("ascii"))
+    return before, after
 
 
 def _peer(transport: asyncio.BaseTransport) -> Any:

@@ -177,6 +177,13 @@ class MessageParser:
     # The loop.
 
     @property
+    def is_idle(self) -> bool:
+        """True between messages with nothing buffered: the next byte starts a new message."""
+        return (
+            self._state is State.START_LINE and self._start == len(self._buffer) and not self._eof
+        )
+
+    @property
     def has_more_to_parse(self) -> bool:
         """True when a call stopped at its step budget with complete input left to parse.
 
