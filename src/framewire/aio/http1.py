@@ -30,6 +30,7 @@ from framewire.aio.http1_messages import (
 )
 from framewire.aio.http1_send import send_response
 from framewire.aio.http1_transport import State, TransportProtocol
+from framewire.aio.timers import Scheduler
 from framewire.exceptions import HTTPError
 from framewire.sansio.headers import Headers, split_tokens
 from framewire.sansio.http11 import (
@@ -124,6 +125,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         server_header: value of the Server header of responses, if any.
         fast_upgrade: called for a plain upgrade request that arrives whole, instead of
             ``upgrade_handler``; None sends every upgrade request to ``upgrade_handler``.
+        timers: what arms the connection's timers (default: the event loop).
     """
 
     def __init__(
@@ -134,8 +136,9 @@ class HTTP1ServerProtocol(TransportProtocol):
         *,
         server_header: str | None = None,
         fast_upgrade: FastUpgradeHandler | None = None,
+        timers: Scheduler | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(timers)
         self._http_handler = http_handler
         self._upgrade_handler = upgrade_handler
         self._fast_upgrade = fast_upgrade if upgrade_handler is not None else None

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import cast
 
 from framewire.aio.receive_buffer import receive_buffer
+from framewire.aio.timers import Scheduler, Timer
 
 __all__ = ["State", "TransportProtocol"]
 
@@ -35,13 +36,14 @@ class TransportProtocol(asyncio.BufferedProtocol):
     munmap (strace of benchmarks/run.py's handshake scenario: three system calls per request).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, timers: Scheduler | None = None) -> None:
         self._loop = asyncio.get_running_loop()
+        self._timers: Scheduler = timers or self._loop
         self._receive_buffer = receive_buffer(self._loop)
         self._state = State.WAITING
         self._transport: asyncio.Transport | None = None
         self._eof = False
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Timer | None = None
         self._timer_kind = ""
         self._read_pause_reasons: set[str] = set()
         self._write_paused = False
@@ -130,7 +132,7 @@ class TransportProtocol(asyncio.BufferedProtocol):
 
     def _start_timer(self, delay: float, callback: Callable[[], None], kind: str = "") -> None:
         self._cancel_timer()
-        self._timer = self._loop.call_later(delay, callback)
+        self._timer = self._timers.call_later(delay, callback)
         self._timer_kind = kind
 
     def _cancel_timer(self) -> None:
@@ -161,6 +163,6 @@ class TransportProtocol(asyncio.BufferedProtocol):
             self._read_pause_reasons.clear()
             transport.resume_reading()
             transport.write_eof()
-            self._timer = self._loop.call_later(self._linger_timeout, transport.close)
+            self._timer = self._timers.call_later(self._linger_timeout, transport.close)
         else:
             transport.close()

@@ -11,6 +11,7 @@ import os
 import time
 from collections.abc import Callable
 
+from framewire.aio.timers import Scheduler, Timer
 from framewire.exceptions import InvalidState
 
 __all__ = ["PingTracker"]
@@ -25,6 +26,8 @@ class PingTracker:
         on_timeout: called when a keepalive ping got no pong within ``timeout``.
         interval: seconds between keepalive pings; None disables them.
         timeout: seconds to wait for a keepalive pong; None waits forever.
+        loop: the event loop (default: the running one).
+        timers: what arms the timers (default: the loop).
     """
 
     __slots__ = (
@@ -33,6 +36,7 @@ class PingTracker:
         "_on_timeout",
         "_send_ping",
         "_timeout_handle",
+        "_timers",
         "_waiting",
         "interval",
         "timeout",
@@ -45,20 +49,22 @@ class PingTracker:
         interval: float | None,
         timeout: float | None,
         loop: asyncio.AbstractEventLoop | None = None,
+        timers: Scheduler | None = None,
     ) -> None:
         self._send_ping = send_ping
         self._on_timeout = on_timeout
         self.interval = interval
         self.timeout = timeout
         self._loop = loop or asyncio.get_running_loop()
+        self._timers: Scheduler = timers or self._loop
         self._waiting: dict[bytes, tuple[asyncio.Future[float], float]] = {}
-        self._interval_handle: asyncio.TimerHandle | None = None
-        self._timeout_handle: asyncio.TimerHandle | None = None
+        self._interval_handle: Timer | None = None
+        self._timeout_handle: Timer | None = None
 
     def start(self) -> None:
         """Start sending keepalive pings."""
         if self.interval is not None:
-            self._interval_handle = self._loop.call_later(self.interval, self._keepalive)
+            self._interval_handle = self._timers.call_later(self.interval, self._keepalive)
 
     def new_payload(self) -> bytes:
         """Return a random 4-byte payload that no waiting ping uses."""
@@ -96,7 +102,7 @@ class PingTracker:
             self._timeout_handle = None
 
     def _keepalive(self) -> None:
-        self._interval_handle = self._loop.call_later(self.interval or 0, self._keepalive)
+        self._interval_handle = self._timers.call_later(self.interval or 0, self._keepalive)
         if self._timeout_handle is not None:
             return  # the previous keepalive ping is still waiting for its pong
         payload = self.new_payload()
@@ -107,7 +113,7 @@ class PingTracker:
             self._interval_handle.cancel()
             return
         if self.timeout is not None:
-            self._timeout_handle = self._loop.call_later(self.timeout, self._timed_out)
+            self._timeout_handle = self._timers.call_later(self.timeout, self._timed_out)
 
     def _timed_out(self) -> None:
         self._timeout_handle = None

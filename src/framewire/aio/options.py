@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
+from framewire.aio.timers import Scheduler
 from framewire.aio.websocket import Request, WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
@@ -92,8 +93,10 @@ class WebSocketOptions:
         request: Request | None,
         subprotocol: str | None,
         response_headers: Headers | None = None,
+        timers: Scheduler | None = None,
     ) -> WebSocket:
-        """Return a WebSocket for ``connection`` with these settings."""
+        """Return a WebSocket for ``connection`` with these settings (``timers``: see
+        WebSocket)."""
         return WebSocket(
             connection,
             request=request,
@@ -105,4 +108,5 @@ class WebSocketOptions:
             ping_interval=self.ping_interval,
             ping_timeout=self.ping_timeout,
             close_timeout=self.close_timeout,
+            timers=timers,
         )

@@ -20,6 +20,7 @@ from framewire.aio.http1 import HTTP1ServerProtocol, HTTPHandler
 from framewire.aio.http1 import Request as HTTPRequest
 from framewire.aio.http1 import Response as HTTPResponse
 from framewire.aio.options import WebSocketOptions, deflate_config_for
+from framewire.aio.timers import FixedDelayTimers
 from framewire.aio.websocket import Request, WebSocket
 from framewire.exceptions import ConnectionClosed, InvalidHandshake
 from framewire.sansio.connection import Role, State
@@ -82,6 +83,7 @@ class Server:
         self._tasks: set[asyncio.Task[None]] = set()
         self._http_protocols: weakref.WeakSet[HTTP1ServerProtocol] = weakref.WeakSet()
         self._server: asyncio.Server | None = None
+        self._timers: FixedDelayTimers | None = None  # made in the loop, by the first connection
         self._closing = False
         self._closed = asyncio.Event()
 
@@ -91,12 +93,16 @@ class Server:
         return tuple(self._server.sockets) if self._server is not None else ()
 
     def _make_protocol(self) -> HTTP1ServerProtocol:
+        timers = self._timers
+        if timers is None:
+            timers = self._timers = FixedDelayTimers(asyncio.get_running_loop())
         protocol = HTTP1ServerProtocol(
             self.http_handler,
             self._upgrade,
             self.http_limits,
             server_header=self.server_header,
             fast_upgrade=self._upgrade_plain if self.process_request is None else None,
+            timers=timers,
         )
         self._http_protocols.add(protocol)
         return protocol
@@ -157,7 +163,11 @@ class Server:
         transport.write(before + accept + after)
         options = self.options
         websocket = options.make_websocket(
-            options.make_connection(Role.SERVER, None), Request(target, headers), None
+            options.make_connection(Role.SERVER, None),
+            Request(target, headers),
+            None,
+            None,
+            self._timers,
         )
         self._switch(websocket, transport, leftover)
         task = self._server.get_loop().create_task(self._run_handler(websocket))
@@ -197,7 +207,7 @@ class Server:
         connection = options.make_connection(Role.SERVER, result.deflate)
         transport.write(result.response_bytes())
         return options.make_websocket(
-            connection, Request(head.target, head.headers), result.subprotocol
+            connection, Request(head.target, head.headers), result.subprotocol, None, self._timers
         )
 
     def _switch(self, websocket: WebSocket, transport: asyncio.Transport, leftover: bytes) -> None:

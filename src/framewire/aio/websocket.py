@@ -18,6 +18,7 @@ from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.aio.socket_poller import SENT, PolledSocket, take_over_socket
+from framewire.aio.timers import Scheduler, Timer
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -78,6 +79,8 @@ class WebSocket(asyncio.BufferedProtocol):
         ping_interval: seconds between keepalive pings; None disables them.
         ping_timeout: seconds to wait for a keepalive pong before closing with 1011.
         close_timeout: seconds to wait for the closing handshake before dropping the connection.
+        timers: what arms the connection's timers (default: the event loop; a server shares
+            one FixedDelayTimers between its connections).
     """
 
     def __init__(
@@ -93,6 +96,7 @@ class WebSocket(asyncio.BufferedProtocol):
         ping_interval: float | None = 20.0,
         ping_timeout: float | None = 20.0,
         close_timeout: float = 10.0,
+        timers: Scheduler | None = None,
     ) -> None:
         self.connection = connection
         self.request = request
@@ -108,6 +112,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if max_queue_bytes is None:
             max_queue_bytes = max(1 << 20, 4 * (max_size or (1 << 20)))
         self._loop = asyncio.get_running_loop()
+        self._timers: Scheduler = timers or self._loop
         self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
         self._transport: asyncio.Transport | None = None
@@ -117,15 +122,20 @@ class WebSocket(asyncio.BufferedProtocol):
         self._writing_paused = False
         self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings = PingTracker(
-            self._send_ping_now, self._keepalive_timed_out, ping_interval, ping_timeout, self._loop
+            self._send_ping_now,
+            self._keepalive_timed_out,
+            ping_interval,
+            ping_timeout,
+            self._loop,
+            self._timers,
         )
         self._closed = False
         self._close_waiters: list[asyncio.Future[None]] = []
         self._close_exc: ConnectionClosed | None = None
-        self._close_timeout_handle: asyncio.TimerHandle | None = None
+        self._close_timeout_handle: Timer | None = None
         self._abort_detail = ""
         self._closing_transport = False
-        self._failure_handle: asyncio.TimerHandle | None = None
+        self._failure_handle: Timer | None = None
 
     # ------------------------------------------------------------- protocol side
 
@@ -206,7 +216,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if not self._inbox.has_pieces:
             self._apply_failure()
         elif self._failure_handle is None:
-            self._failure_handle = self._loop.call_later(
+            self._failure_handle = self._timers.call_later(
                 min(self.close_timeout, _FAILURE_GRACE), self._apply_failure
             )
 
@@ -355,7 +365,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _start_close_timer(self) -> None:
         if self._close_timeout_handle is None:
-            self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
+            self._close_timeout_handle = self._timers.call_later(self.close_timeout, self._abort)
 
     def _abort(self) -> None:
         self._stop_polling()
@@ -646,8 +656,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if connection.close_sent is None and connection.state is State.OPEN:
             connection.send_close(code, reason)
             self._flush()
-            if self._close_timeout_handle is None:
-                self._close_timeout_handle = self._loop.call_later(self.close_timeout, self._abort)
+            self._start_close_timer()
         elif connection.state is not State.CLOSED:
             self._start_closing_transport()
         await self.wait_closed()
