@@ -126,6 +126,8 @@ class HTTP1ServerProtocol(TransportProtocol):
         fast_upgrade: called for a plain upgrade request that arrives whole, instead of
             ``upgrade_handler``; None sends every upgrade request to ``upgrade_handler``.
         timers: what arms the connection's timers (default: the event loop).
+        registry: a set that holds this protocol from connection_made() until the connection
+            is closed or handed off (a server closes those at shutdown).
     """
 
     def __init__(
@@ -137,16 +139,17 @@ class HTTP1ServerProtocol(TransportProtocol):
         server_header: str | None = None,
         fast_upgrade: FastUpgradeHandler | None = None,
         timers: Scheduler | None = None,
+        registry: set[HTTP1ServerProtocol] | None = None,
     ) -> None:
         super().__init__(timers)
+        self._registry = registry
         self._http_handler = http_handler
         self._upgrade_handler = upgrade_handler
         self._fast_upgrade = fast_upgrade if upgrade_handler is not None else None
         self._limits = limits
         self._linger_timeout = limits.linger_timeout
         self._server_header = server_header
-        self._parser = RequestParser(_parser_limits(limits))
-        self._remote_address: tuple[str, int] | None = None
+        self._request_parser: RequestParser | None = None  # made when first needed
         self._task: asyncio.Task[None] | None = None
         self._head: RequestHead | None = None
         self._channel: BodyChannel | None = None
@@ -161,14 +164,33 @@ class HTTP1ServerProtocol(TransportProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Start the header timer of the first request."""
         super().connection_made(transport)
-        peer = transport.get_extra_info("peername")
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            self._remote_address = (str(peer[0]), int(peer[1]))
+        if self._registry is not None:
+            self._registry.add(self)
         self._start_timer(self._limits.header_timeout, self._on_header_timeout)
+
+    @property
+    def _parser(self) -> RequestParser:
+        # Made on first use: a plain WebSocket upgrade never needs it (buffer_updated()).
+        parser = self._request_parser
+        if parser is None:
+            parser = self._request_parser = RequestParser(_parser_limits(self._limits))
+        return parser
+
+    def _remote_address(self) -> tuple[str, int] | None:
+        transport = self._transport
+        peer = transport.get_extra_info("peername") if transport is not None else None
+        if isinstance(peer, tuple) and len(peer) >= 2:
+            return (str(peer[0]), int(peer[1]))
+        return None
 
     def buffer_updated(self, nbytes: int) -> None:
         """Hand a plain upgrade request that arrived whole to fast_upgrade; else as any data."""
-        if self._fast_upgrade is not None and self._state is State.WAITING and self._parser.is_idle:
+        parser = self._request_parser
+        if (
+            self._fast_upgrade is not None
+            and self._state is State.WAITING
+            and (parser is None or parser.is_idle)
+        ):
             view = self._receive_buffer[:nbytes]
             limits = self._limits
             upgrade = parse_upgrade_request(
@@ -236,6 +258,8 @@ class HTTP1ServerProtocol(TransportProtocol):
         """Wake anything waiting on the connection; the request task ends on its own."""
         self._state = State.CLOSED
         self._cancel_timer()
+        if self._registry is not None:
+            self._registry.discard(self)
         if self._channel is not None:
             self._channel.fail(ConnectionResetError("client disconnected"))
         self._fail_drain_waiter(ConnectionResetError("client disconnected"))
@@ -286,7 +310,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         request = Request(
             head,
             self._channel,
-            remote_address=self._remote_address,
+            remote_address=self._remote_address(),
             max_body_size=self._limits.max_body_size,
         )
         loop = self._loop
@@ -309,6 +333,8 @@ class HTTP1ServerProtocol(TransportProtocol):
         assert transport is not None
         self._state = State.HANDED_OFF
         self._cancel_timer()
+        if self._registry is not None:
+            self._registry.discard(self)
         if self._read_pause_reasons:
             self._read_pause_reasons.clear()
             transport.resume_reading()

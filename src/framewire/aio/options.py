@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -15,6 +16,13 @@ from framewire.sansio.limits import WebSocketLimits
 __all__ = ["WebSocketOptions", "deflate_config_for"]
 
 _DEFAULT_DEFLATE = DeflateConfig()
+
+
+@functools.lru_cache(maxsize=64)
+def _limits(max_message_size: int | None, max_fragments: int | None) -> WebSocketLimits:
+    """One WebSocketLimits per setting, shared (it is frozen): made per connection, it showed
+    in benchmarks/run.py's handshakes per second."""
+    return WebSocketLimits(max_message_size=max_message_size, max_fragments=max_fragments)
 
 
 def deflate_config_for(compression: str | DeflateConfig | None) -> DeflateConfig | None:
@@ -63,9 +71,7 @@ class WebSocketOptions:
 
     def limits(self) -> WebSocketLimits:
         """Return the sans-I/O limits these options imply."""
-        return WebSocketLimits(
-            max_message_size=self.max_message_size, max_fragments=self.max_fragments
-        )
+        return _limits(self.max_message_size, self.max_fragments)
 
     def make_connection(self, role: Role, agreed: DeflateParameters | None) -> Connection:
         """Return the sans-I/O connection for a finished handshake.

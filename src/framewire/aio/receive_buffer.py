@@ -21,9 +21,17 @@ _buffers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, memoryview] = (
 )
 
 
+_last: tuple[weakref.ref[asyncio.AbstractEventLoop], memoryview] | None = None
+
+
 def receive_buffer(loop: asyncio.AbstractEventLoop) -> memoryview:
     """Return the receive buffer of ``loop``, making it on first use."""
+    global _last
+    last = _last
+    if last is not None and last[0]() is loop:  # nearly always: one loop per process
+        return last[1]
     buffer = _buffers.get(loop)
     if buffer is None:
         buffer = _buffers[loop] = memoryview(bytearray(RECEIVE_BUFFER_SIZE))
+    _last = (weakref.ref(loop), buffer)
     return buffer

@@ -12,7 +12,6 @@ import asyncio
 import logging
 import socket
 import ssl as ssl_module
-import weakref
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any
 
@@ -81,7 +80,7 @@ class Server:
         self._deflate = deflate_config_for(options.compression)
         self.connections: set[WebSocket] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._http_protocols: weakref.WeakSet[HTTP1ServerProtocol] = weakref.WeakSet()
+        self._http_protocols: set[HTTP1ServerProtocol] = set()  # connected, not handed off
         self._server: asyncio.Server | None = None
         self._timers: FixedDelayTimers | None = None  # made in the loop, by the first connection
         self._closing = False
@@ -103,8 +102,8 @@ class Server:
             server_header=self.server_header,
             fast_upgrade=self._upgrade_plain if self.process_request is None else None,
             timers=timers,
+            registry=self._http_protocols,
         )
-        self._http_protocols.add(protocol)
         return protocol
 
     async def start(self, host: str | None, port: int | None, **kwargs: Any) -> Server:
@@ -257,7 +256,8 @@ class Server:
                 await websocket.close(1011, "internal server error")
         finally:
             try:
-                await websocket.close()
+                if websocket.state is not State.CLOSED:
+                    await websocket.close()
             finally:
                 self.connections.discard(websocket)
 
