@@ -274,7 +274,7 @@ class WebSocket(asyncio.BufferedProtocol):
             if handle is not None:
                 handle.cancel()
         # Not closed when the peer's close frame arrived: a reader would then only wait for
-        # this moment (_wait_closed_briefly), and is woken once instead of twice
+        # this moment (_finish_closing), and is woken once instead of twice
         # (benchmarks/run.py, handshakes per second).
         self._inbox.close()
         closed = self._closed_exception()
@@ -480,16 +480,18 @@ class WebSocket(asyncio.BufferedProtocol):
                 await inbox.wait(self._loop)
         finally:
             inbox.receiving = False
-        if self.connection.pending_failure is not None:
-            self._apply_failure()
-        await self._wait_closed_briefly()
+        await self._finish_closing()
         raise self._closed_exception()
 
-    async def _wait_closed_briefly(self) -> None:
-        """After the peer's close frame, let the TCP close finish so close_code is final."""
+    async def _finish_closing(self) -> None:
+        """Once the inbox is closed: send a close frame held back by a protocol failure, then
+        let the TCP close finish so that close_code is final."""
+        if self.connection.pending_failure is not None:
+            self._apply_failure()
         # Bounded: whenever the inbox is closed, the closing handshake's timer is running, and
         # it drops the connection after close_timeout.
-        await self.wait_closed()
+        if not self._closed:
+            await self.wait_closed()
 
     async def recv_stream(self) -> AsyncIterator[Message]:
         """Yield the next message piece by piece as it arrives, with bounded memory.
@@ -515,6 +517,15 @@ class WebSocket(asyncio.BufferedProtocol):
 
     async def _anext_general(self) -> Message:
         """__anext__()'s general path: any message, any state, ConnectionClosedOK ends it."""
+        inbox = self._inbox
+        if inbox.closed and not inbox.has_pieces and not inbox.receiving:
+            # The usual end, without raising ConnectionClosedOK only to catch it
+            # (benchmarks/run.py, handshakes per second).
+            await self._finish_closing()
+            closed = self._closed_exception()
+            if isinstance(closed, ConnectionClosedOK):
+                raise StopAsyncIteration
+            raise closed
         try:
             piece = await self._get_piece()
             data, is_text, last = piece
