@@ -648,3 +648,36 @@ def test_reading_paused_by_the_first_read_stays_paused_when_the_poller_takes_ove
             writer.close()
 
     asyncio.run(asyncio.wait_for(main(), 20))
+
+
+def test_closes_at_once_only_for_a_plain_transport_with_nothing_left_to_write() -> None:
+    """A server skips its close timer only when asyncio will call connection_lost() anyway."""
+
+    async def main() -> None:
+        accepted: list[asyncio.StreamWriter] = []
+
+        async def keep(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            accepted.append(writer)  # never reads: the client's writes pile up
+
+        server = await asyncio.start_server(keep, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        transport = writer.transport
+        assert socket_poller.closes_at_once(transport)
+        while not transport.get_write_buffer_size():
+            transport.write(b"x" * (1 << 20))
+            await asyncio.sleep(0)
+        assert not socket_poller.closes_at_once(transport)
+
+        class Other(asyncio.WriteTransport):
+            def get_write_buffer_size(self) -> int:
+                return 0
+
+        assert not socket_poller.closes_at_once(Other())
+        transport.abort()
+        for peer in accepted:
+            peer.close()
+        server.close()
+        await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(main(), 10))

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.sansio.speedups import c_twin
 
-__all__ = ["SENT", "PolledProtocol", "PolledSocket", "take_over_socket"]
+__all__ = ["SENT", "PolledProtocol", "PolledSocket", "closes_at_once", "take_over_socket"]
 
 _Poller: Any = c_twin("Poller")
 _DirectWriter: Any = c_twin("DirectWriter")
@@ -87,6 +87,12 @@ class PolledSocket:
             self._poller.unregister(self._fd)
             self._writer.stop()
             self._fd = None
+
+
+def closes_at_once(transport: asyncio.WriteTransport) -> bool:
+    """Whether ``transport``, after close(), calls connection_lost() in the next loop turn
+    whatever the peer does: asyncio's plain TCP transport with nothing left to write."""
+    return type(transport) is _PLAIN_TRANSPORT and not transport.get_write_buffer_size()
 
 
 def take_over_socket(

@@ -56,20 +56,17 @@ class Scheduler(Protocol):
 class _DelayQueue:
     """The armed timers of one delay, earliest first, and the asyncio timer of the earliest."""
 
-    __slots__ = ("_loop", "_timer", "delay", "due")
+    __slots__ = ("_loop", "delay", "due", "timer")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
         self._loop = loop
         self.delay = delay
         self.due: dict[Deadline, None] = {}
-        self._timer: asyncio.TimerHandle | None = None
+        self.timer: asyncio.TimerHandle | None = None
 
-    def add(self, callback: Callable[[], object]) -> Deadline:
-        deadline = Deadline(self, callback, self._loop.time() + self.delay)
-        self.due[deadline] = None
-        if self._timer is None:
-            self._timer = self._loop.call_at(deadline.when, self._fire, deadline.when)
-        return deadline
+    def arm(self, when: float) -> None:
+        """Run _fire() at ``when``, the deadline of the earliest timer."""
+        self.timer = self._loop.call_at(when, self._fire, when)
 
     def _fire(self, armed_for: float) -> None:
         """Call every callback that is due; arm the asyncio timer for the next one.
@@ -77,13 +74,13 @@ class _DelayQueue:
         Cancelled timers are not removed from the loop's heap here: when the earliest one is
         cancelled, its asyncio timer still fires and finds the next (at most once per delay).
         """
-        self._timer = None
+        self.timer = None
         now = max(self._loop.time(), armed_for)  # the loop runs timers slightly early
         due = self.due
         while due:
             deadline = next(iter(due))
             if deadline.when > now:
-                self._timer = self._loop.call_at(deadline.when, self._fire, deadline.when)
+                self.arm(deadline.when)
                 return
             del due[deadline]
             deadline._queue = None
@@ -123,4 +120,9 @@ class FixedDelayTimers:
             if len(self._queues) >= _MAX_DELAYS:
                 return self._loop.call_later(delay, callback)
             queue = self._queues[delay] = _DelayQueue(self._loop, delay)
-        return queue.add(callback)
+        # _DelayQueue.add(), inlined: one call less per timer.
+        deadline = Deadline(queue, callback, self._loop.time() + delay)
+        queue.due[deadline] = None
+        if queue.timer is None:
+            queue.arm(deadline.when)
+        return deadline

@@ -17,7 +17,7 @@ from typing import Any, cast
 from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
-from framewire.aio.socket_poller import SENT, PolledSocket, take_over_socket
+from framewire.aio.socket_poller import SENT, PolledSocket, closes_at_once, take_over_socket
 from framewire.aio.timers import Scheduler, Timer
 from framewire.exceptions import (
     ConnectionClosed,
@@ -168,7 +168,7 @@ class WebSocket(asyncio.BufferedProtocol):
         except BaseException:
             messages.clear()  # shared by every connection: never leave one's messages behind
             raise
-        if self._may_poll:
+        if self._may_poll and not self._closing_transport:
             self._start_polling()
 
     def _start_polling(self) -> None:
@@ -359,6 +359,8 @@ class WebSocket(asyncio.BufferedProtocol):
         elif self.connection.role is Role.SERVER or self.connection.failure is not None:
             self._stop_polling()  # as the transport stops reading when it closes
             transport.close()
+            if closes_at_once(transport):
+                return  # no timer to arm and cancel (benchmarks/run.py, handshakes per second)
         # The client waits for the server to close first (RFC 6455 7.1.1); either way, a peer
         # that does not finish within close_timeout is dropped.
         self._start_close_timer()
