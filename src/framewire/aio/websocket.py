@@ -83,6 +83,24 @@ class WebSocket(asyncio.BufferedProtocol):
             one FixedDelayTimers between its connections).
     """
 
+    # Defaults that are immutable live on the class: each connection stores only what changes
+    # (benchmarks/run.py: handshakes per second, memory per idle connection).
+    remote_address: Any = None
+    local_address: Any = None
+    _transport: asyncio.Transport | None = None
+    _polled: PolledSocket | None = None  # the loop's Poller reads the socket, if set
+    _may_poll = True  # until the first read: then hand the socket to the Poller, if it can
+    _reading_paused = False
+    _writing_paused = False
+    _drain_waiters: tuple[asyncio.Future[None], ...] = ()
+    _closed = False
+    _close_waiters: tuple[asyncio.Future[None], ...] = ()
+    _close_exc: ConnectionClosed | None = None
+    _close_timeout_handle: Timer | None = None
+    _abort_detail = ""
+    _closing_transport = False
+    _failure_handle: Timer | None = None
+
     def __init__(
         self,
         connection: Connection,
@@ -102,8 +120,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self.request = request
         self.response_headers = response_headers
         self.subprotocol = subprotocol
-        self.remote_address: Any = None
-        self.local_address: Any = None
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.close_timeout = close_timeout
@@ -115,12 +131,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self._timers: Scheduler = timers or self._loop
         self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
-        self._transport: asyncio.Transport | None = None
-        self._polled: PolledSocket | None = None  # the loop's Poller reads the socket, if set
-        self._may_poll = True  # until the first read: then hand the socket to the Poller, if it can
-        self._reading_paused = False
-        self._writing_paused = False
-        self._drain_waiters: list[asyncio.Future[None]] = []
         self._pings = PingTracker(
             self._send_ping_now,
             self._keepalive_timed_out,
@@ -129,13 +139,6 @@ class WebSocket(asyncio.BufferedProtocol):
             self._loop,
             self._timers,
         )
-        self._closed = False
-        self._close_waiters: list[asyncio.Future[None]] = []
-        self._close_exc: ConnectionClosed | None = None
-        self._close_timeout_handle: Timer | None = None
-        self._abort_detail = ""
-        self._closing_transport = False
-        self._failure_handle: Timer | None = None
 
     # ------------------------------------------------------------- protocol side
 
@@ -281,7 +284,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._pings.close(closed)
         self._wake_drain_waiters(closed)
         self._closed = True
-        waiters, self._close_waiters = self._close_waiters, []
+        waiters, self._close_waiters = self._close_waiters, ()
         for waiter in waiters:
             if not waiter.done():
                 waiter.set_result(None)
@@ -296,7 +299,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._wake_drain_waiters(None)
 
     def _wake_drain_waiters(self, exc: Exception | None) -> None:
-        waiters, self._drain_waiters = self._drain_waiters, []
+        waiters, self._drain_waiters = self._drain_waiters, ()
         for waiter in waiters:
             if not waiter.done():
                 if exc is None:
@@ -632,7 +635,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._transport is None or self._transport.is_closing():
             raise self._closed_exception()
         waiter: asyncio.Future[None] = self._loop.create_future()
-        self._drain_waiters.append(waiter)
+        self._drain_waiters += (waiter,)
         await waiter
 
     drain = wait_drained
@@ -680,7 +683,7 @@ class WebSocket(asyncio.BufferedProtocol):
         # deque (benchmarks/run.py, memory per idle connection).
         if not self._closed:
             waiter: asyncio.Future[None] = self._loop.create_future()
-            self._close_waiters.append(waiter)
+            self._close_waiters += (waiter,)
             await waiter
 
     def abort(self) -> None:
