@@ -128,6 +128,7 @@ class Connection:
         "_pieces",
         "_sending_compressed",
         "_sending_opcode",
+        "_stream_messages",
         "close_received",
         "close_sent",
         "defer_failure",
@@ -162,7 +163,10 @@ class Connection:
             allow_rsv1=deflate is not None,
             max_frame_size=limits.max_message_size,
         )
-        self._assembler = MessageAssembler(limits, deflate, stream=stream_messages)
+        self._stream_messages = stream_messages
+        # Made by the first data frame that is not a whole message: receive_messages() takes
+        # those (benchmarks/run.py, handshakes per second: a closing handshake needs none).
+        self._assembler: MessageAssembler | None = None
         self._events: list[Event] = []
         self._outgoing: list[bytes] = []
         self._pieces: list[FramePiece] = []
@@ -223,7 +227,7 @@ class Connection:
     def _add_message_events(self, messages: list[tuple[str | bytes, bool, bool]]) -> None:
         """Turn what receive_messages() took into events, as the general path would."""
         events = self._events
-        if self._assembler.stream:
+        if self._stream_messages:
             for payload, is_text, _ in messages:
                 events.append(MessageChunk(payload, is_text, True, True))
         else:
@@ -240,12 +244,13 @@ class Connection:
         input ended. Call it only once events_received() is drained, so order is kept.
         """
         decoder = self._decoder
+        assembler = self._assembler
         # The assembler's field rather than its in_message property: a call less per read.
         if (
             self._input_done
             or decoder._pending
             or decoder._remaining
-            or self._assembler._in_message
+            or (assembler is not None and assembler._in_message)
         ):
             return 0
         return parse_whole_frames(data, not self._is_client, self.limits.max_message_size, out)
@@ -272,7 +277,12 @@ class Connection:
     def _handle_piece(self, piece: FramePiece) -> None:
         opcode = piece.opcode
         if opcode < 8:
-            self._assembler.add(piece, self._events)
+            assembler = self._assembler
+            if assembler is None:
+                assembler = self._assembler = MessageAssembler(
+                    self.limits, self.deflate, stream=self._stream_messages
+                )
+            assembler.add(piece, self._events)
         elif opcode == Opcode.PING:
             payload = bytes(piece.data)
             if self.close_sent is None:
