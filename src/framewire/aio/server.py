@@ -15,6 +15,7 @@ import ssl as ssl_module
 from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
 from typing import Any
 
+from framewire.aio.acceptor import accept_connections
 from framewire.aio.http1 import HTTP1ServerProtocol, HTTPHandler
 from framewire.aio.http1 import Request as HTTPRequest
 from framewire.aio.http1 import Response as HTTPResponse
@@ -109,7 +110,13 @@ class Server:
     async def start(self, host: str | None, port: int | None, **kwargs: Any) -> Server:
         """Start listening; keyword arguments go to loop.create_server()."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._make_protocol, host, port, **kwargs)
+        server = await loop.create_server(
+            self._make_protocol, host, port, **kwargs, start_serving=False
+        )
+        self._server = server
+        backlog = kwargs.get("backlog", 100)
+        if not accept_connections(loop, server, self._make_protocol, backlog):
+            await server.start_serving()
         return self
 
     def _upgrade(self, head: RequestHead, transport: asyncio.Transport, leftover: bytes) -> None:
