@@ -130,6 +130,16 @@ class HTTP1ServerProtocol(TransportProtocol):
             is closed or handed off (a server closes those at shutdown).
     """
 
+    _request_parser: RequestParser | None = None  # made when first needed
+    _task: asyncio.Task[None] | None = None
+    _head: RequestHead | None = None
+    _channel: BodyChannel | None = None
+    _upgrade_head: RequestHead | None = None
+    _message_complete = False
+    _continue_sent = False
+    _closing = False
+    _bytes_while_busy = 0
+
     def __init__(
         self,
         http_handler: HTTPHandler | None,
@@ -149,15 +159,6 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._limits = limits
         self._linger_timeout = limits.linger_timeout
         self._server_header = server_header
-        self._request_parser: RequestParser | None = None  # made when first needed
-        self._task: asyncio.Task[None] | None = None
-        self._head: RequestHead | None = None
-        self._channel: BodyChannel | None = None
-        self._upgrade_head: RequestHead | None = None
-        self._message_complete = False
-        self._continue_sent = False
-        self._closing = False
-        self._bytes_while_busy = 0
 
     # asyncio.Protocol callbacks.
 
@@ -336,7 +337,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         if self._registry is not None:
             self._registry.discard(self)
         if self._read_pause_reasons:
-            self._read_pause_reasons.clear()
+            self._read_pause_reasons = frozenset()
             transport.resume_reading()
         try:
             handler(*request, transport, leftover)
