@@ -62,9 +62,9 @@ class PingTracker:
         self._timeout_handle: Timer | None = None
 
     def start(self) -> None:
-        """Start sending keepalive pings."""
+        """Start sending keepalive pings: the first after ``interval``."""
         if self.interval is not None:
-            self._interval_handle = self._timers.call_later(self.interval, self._keepalive)
+            self._interval_handle = self._timers.call_later(self.interval, self.keepalive)
 
     def new_payload(self) -> bytes:
         """Return a random 4-byte payload that no waiting ping uses."""
@@ -101,8 +101,9 @@ class PingTracker:
             self._timeout_handle.cancel()
             self._timeout_handle = None
 
-    def _keepalive(self) -> None:
-        self._interval_handle = self._timers.call_later(self.interval or 0, self._keepalive)
+    def keepalive(self) -> None:
+        """Send a keepalive ping now (unless one still waits for its pong); arm the next."""
+        self._interval_handle = self._timers.call_later(self.interval or 0, self.keepalive)
         if self._timeout_handle is not None:
             return  # the previous keepalive ping is still waiting for its pong
         payload = self.new_payload()

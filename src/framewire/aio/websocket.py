@@ -100,6 +100,8 @@ class WebSocket(asyncio.BufferedProtocol):
     _abort_detail = ""
     _closing_transport = False
     _failure_handle: Timer | None = None
+    _pings: PingTracker | None = None  # made by the first ping: see _ping_tracker()
+    _first_keepalive: Timer | None = None
 
     def __init__(
         self,
@@ -131,14 +133,6 @@ class WebSocket(asyncio.BufferedProtocol):
         self._timers: Scheduler = timers or self._loop
         self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
-        self._pings = PingTracker(
-            self._send_ping_now,
-            self._keepalive_timed_out,
-            ping_interval,
-            ping_timeout,
-            self._loop,
-            self._timers,
-        )
 
     # ------------------------------------------------------------- protocol side
 
@@ -150,7 +144,27 @@ class WebSocket(asyncio.BufferedProtocol):
         transport.set_write_buffer_limits(high=self.write_limit)
         self.remote_address = transport.get_extra_info("peername")
         self.local_address = transport.get_extra_info("sockname")
-        self._pings.start()
+        if self.ping_interval is not None:
+            # Only the first keepalive timer is ours; the PingTracker it makes arms the next.
+            # Most connections never live that long, nor ping (benchmarks/run.py, handshakes).
+            self._first_keepalive = self._timers.call_later(self.ping_interval, self._keepalive)
+
+    def _keepalive(self) -> None:
+        self._first_keepalive = None
+        self._ping_tracker().keepalive()
+
+    def _ping_tracker(self) -> PingTracker:
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = PingTracker(
+                self._send_ping_now,
+                self._keepalive_timed_out,
+                self.ping_interval,
+                self.ping_timeout,
+                self._loop,
+                self._timers,
+            )
+        return pings
 
     def get_buffer(self, sizehint: int) -> memoryview:
         """The transport reads into the loop's shared receive buffer."""
@@ -200,7 +214,8 @@ class WebSocket(asyncio.BufferedProtocol):
             if type(event) is MessageChunk:
                 inbox.put(event.data, event.is_text, event.last)
             elif type(event) is Pong:
-                self._pings.pong_received(event.payload)
+                if self._pings is not None:  # else unsolicited: nothing was pinged
+                    self._pings.pong_received(event.payload)
             elif type(event) is ConnectionFailed:
                 logger.debug("failing connection: %s %s", event.code, event.reason)
                 self._inbox.close()
@@ -281,7 +296,10 @@ class WebSocket(asyncio.BufferedProtocol):
         # (benchmarks/run.py, handshakes per second).
         self._inbox.close()
         closed = self._closed_exception()
-        self._pings.close(closed)
+        if self._first_keepalive is not None:
+            self._first_keepalive.cancel()
+        if self._pings is not None:
+            self._pings.close(closed)
         self._wake_drain_waiters(closed)
         self._closed = True
         waiters, self._close_waiters = self._close_waiters, ()
@@ -647,7 +665,7 @@ class WebSocket(asyncio.BufferedProtocol):
             data: the payload (at most 125 bytes; str is UTF-8 encoded); random when None.
         """
         if data is None:
-            payload = self._pings.new_payload()
+            payload = self._ping_tracker().new_payload()
         elif isinstance(data, str):
             payload = data.encode("utf-8")
         elif isinstance(data, bytes | bytearray | memoryview):
@@ -658,7 +676,7 @@ class WebSocket(asyncio.BufferedProtocol):
             raise self._closed_exception()
         if len(payload) > 125:
             raise ValueError(f"ping payload of {len(payload)} bytes exceeds 125 bytes")
-        future = self._pings.register(payload)
+        future = self._ping_tracker().register(payload)
         self.connection.send_ping(payload)
         self._flush()
         return await future
