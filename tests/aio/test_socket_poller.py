@@ -336,14 +336,15 @@ def test_send_message_declines_what_needs_the_general_path() -> None:
         assert transport.written == []
 
 
-def test_send_message_hands_what_the_kernel_did_not_take_to_the_transport() -> None:
+@pytest.mark.parametrize("size", [60_000, 1_000])  # sendmsg() of two iovecs; one send() of a copy
+def test_send_message_hands_what_the_kernel_did_not_take_to_the_transport(size: int) -> None:
     writer_type = c_twin_or_skip("DirectWriter")
     transport = RecordingTransport()
     connection = Connection(Role.SERVER)
     with socket_pairs(1) as [(ours, theirs)]:
         ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         writer = writer_type(ours.fileno(), transport)
-        messages = [os.urandom(60_000) for _ in range(8)]
+        messages = [os.urandom(size) for _ in range(480_000 // size)]
         for message in messages:
             assert writer.send_message(connection, message) is True
             if transport.written:  # the transport holds bytes now: the rest go through it
