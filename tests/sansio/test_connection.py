@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import time
 import tracemalloc
@@ -584,3 +585,49 @@ def test_frame_now_declines_what_needs_the_general_path() -> None:
     closing.send_close()
     closing.data_to_send()
     assert closing.frame_now(b"x") is None
+
+
+def _may_take_whole_frames(conn: Connection) -> bool:
+    """receive_messages()'s conditions, spelled out (the connection keeps them as one flag)."""
+    decoder, assembler = conn._decoder, conn._assembler
+    return not (
+        conn._input_done
+        or decoder._pending
+        or decoder._remaining
+        or (assembler is not None and assembler._in_message)
+    )
+
+
+_STREAM = b"".join(
+    [
+        frame(0x1, b"whole", mask=b"abcd"),
+        frame(0x2, b"first", fin=False, mask=b"abcd"),
+        frame(0x9, b"ping", mask=b"abcd"),
+        frame(0x0, b"last", mask=b"abcd"),
+        frame(0x2, b"x" * 300, mask=b"abcd"),
+        frame(0x8, b"\x03\xe8", mask=b"abcd"),
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    cuts=st.lists(st.integers(0, len(_STREAM)), max_size=8),
+    garbage=st.booleans(),
+    eof=st.booleans(),
+)
+def test_the_whole_frames_flag_follows_every_read(
+    cuts: list[int], garbage: bool, eof: bool
+) -> None:
+    conn = Connection(Role.SERVER, stream_messages=True, defer_failure=True)
+    data = _STREAM[: max(cuts, default=0)] + (b"\xff\xff\xff" if garbage else b"")
+    bounds = [0, *sorted(cuts), len(data)]
+    for start, end in itertools.pairwise(bounds):
+        taken: list[tuple[str | bytes, bool, bool]] = []
+        used = conn.receive_messages(data[start:end], taken)
+        assert (used > 0) <= conn._whole_frames_ok
+        conn.receive_data(data[start + used : end])
+        assert conn._whole_frames_ok is _may_take_whole_frames(conn), (cuts, garbage)
+    if eof:
+        conn.receive_eof()
+        assert conn._whole_frames_ok is _may_take_whole_frames(conn) is False

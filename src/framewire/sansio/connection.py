@@ -129,6 +129,7 @@ class Connection:
         "_sending_compressed",
         "_sending_opcode",
         "_stream_messages",
+        "_whole_frames_ok",
         "close_received",
         "close_sent",
         "defer_failure",
@@ -171,6 +172,7 @@ class Connection:
         self._outgoing: list[bytes] = []
         self._pieces: list[FramePiece] = []
         self._input_done = False
+        self._whole_frames_ok = True  # what receive_messages() checks; see receive_data()
         self._eof_received = False
         self._sending_opcode: int | None = None  # the fragmented message being sent
         self._sending_compressed = False
@@ -215,9 +217,18 @@ class Connection:
             decode_error = exc
         finally:
             pieces.clear()
+            # Whether the next read may go to receive_messages(): nothing partly received.
+            decoder, assembler = self._decoder, self._assembler
+            self._whole_frames_ok = not (
+                self._input_done
+                or decoder._pending
+                or decoder._remaining
+                or (assembler is not None and assembler._in_message)
+            )
         if decode_error is not None and not self._input_done:
             if self.defer_failure:
                 self._input_done = True
+                self._whole_frames_ok = False
                 self.pending_failure = ConnectionFailed(
                     decode_error.close_code, truncate_reason(str(decode_error))
                 )
@@ -243,15 +254,7 @@ class Connection:
         receive_data(). Returns 0 while a frame or message is partly received or after the
         input ended. Call it only once events_received() is drained, so order is kept.
         """
-        decoder = self._decoder
-        assembler = self._assembler
-        # The assembler's field rather than its in_message property: a call less per read.
-        if (
-            self._input_done
-            or decoder._pending
-            or decoder._remaining
-            or (assembler is not None and assembler._in_message)
-        ):
+        if not self._whole_frames_ok:
             return 0
         return parse_whole_frames(data, not self._is_client, self.limits.max_message_size, out)
 
@@ -265,6 +268,7 @@ class Connection:
         """Note that the peer closed its side of the byte stream."""
         self._eof_received = True
         self._input_done = True
+        self._whole_frames_ok = False
         self.state = State.CLOSED
         self._frame_now_ok = False
 
@@ -297,6 +301,7 @@ class Connection:
         code, reason = parse_close_payload(payload)
         self.close_received = (code, reason)
         self._input_done = True  # RFC 6455 5.5.1: nothing may follow a close frame
+        self._whole_frames_ok = False
         if self.close_sent is None:
             # RFC 6455 5.5.1: echo the status code received.
             echo = None if code == CloseCode.NO_STATUS_RECEIVED else code
@@ -446,6 +451,7 @@ class Connection:
         self.failure = ConnectionFailed(code, reason)
         self._events.append(self.failure)
         self._input_done = True
+        self._whole_frames_ok = False
         if self.close_sent is None and self.state is not State.CLOSED:
             self._send_close_frame(code, reason)
         if self.state is not State.CLOSED:
