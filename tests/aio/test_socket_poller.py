@@ -682,3 +682,53 @@ def test_closes_at_once_only_for_a_plain_transport_with_nothing_left_to_write() 
         await server.wait_closed()
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_a_receiver_takes_reads_of_whole_messages_and_leaves_the_rest_to_the_protocol() -> None:
+    """The Poller's twin of WebSocket.buffer_updated()'s commonest case."""
+    poller, buffer = make_poller()
+    inbox_type = c_twin_or_skip("Inbox")
+    pauses: list[str] = []
+    inbox = inbox_type(1, 1 << 20, lambda: pauses.append("pause"), lambda: None)
+    connection = Connection(Role.SERVER)
+    protocol = RecordingProtocol(buffer)
+    mask = b"\x01\x02\x03\x04"
+    with socket_pairs(1) as [(ours, theirs)]:
+        poller.register(ours.fileno(), protocol, (connection, inbox, True, 1000))
+        theirs.send(frame(0x1, b"one", mask=mask) + frame(0x2, b"two", mask=mask))
+        poller.poll()
+        assert protocol.received == b""  # the Poller queued both itself
+        assert inbox.next_message() == "one" and inbox.next_message() == b"two"
+        assert pauses == ["pause"]  # two messages passed max_queue: reading paused as usual
+        # A read that holds more than whole simple messages goes to the protocol, whole.
+        for data in (
+            frame(0x1, b"a", mask=mask) + frame(0x9, b"ping", mask=mask),  # a control frame
+            frame(0x2, b"x" * 1001, mask=mask),  # over max_size
+            frame(0x2, b"half", mask=mask)[:-2],  # a partial frame
+            frame(0x1, b"\xff", mask=mask),  # invalid UTF-8
+        ):
+            protocol.received = b""
+            theirs.send(data)
+            poller.poll()
+            assert protocol.received == data
+            assert inbox.next_message() is None
+        # So does every read while the connection is within a frame or message.
+        connection.receive_data(frame(0x2, b"first", fin=False, mask=mask))
+        assert not connection._whole_frames_ok
+        protocol.received = b""
+        theirs.send(frame(0x2, b"whole", mask=mask))
+        poller.poll()
+        assert protocol.received == frame(0x2, b"whole", mask=mask)
+        assert poller.unregister(ours.fileno())
+
+
+def test_a_receiver_must_be_a_connection_a_c_inbox_and_its_settings() -> None:
+    poller, buffer = make_poller()
+    inbox = c_twin_or_skip("Inbox")(1, 1, lambda: None, lambda: None)
+    with socket_pairs(1) as [(ours, _)]:
+        for receiver in [(Connection(Role.SERVER), object(), True, None), ("c", inbox, 1, None)]:
+            with pytest.raises(TypeError, match="receiver"):
+                poller.register(ours.fileno(), RecordingProtocol(buffer), receiver)
+        assert len(poller) == 0
+        poller.register(ours.fileno(), RecordingProtocol(buffer), None)
+        assert len(poller) == 1

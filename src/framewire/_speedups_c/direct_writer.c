@@ -178,10 +178,12 @@ writer_write(DirectWriterObject *self, PyObject *data)
  * in its instances, looked up on first use: the slot is read directly, once per message, instead
  * of through its descriptor (about 160 instructions less). */
 static PyTypeObject *connection_type = NULL;
-static Py_ssize_t frame_now_ok_offset = 0;
+static const char *const flag_names[] = {"_frame_now_ok", "_whole_frames_ok"};
+static Py_ssize_t flag_offsets[2];
 
+/* Where Connection keeps each flag: the offsets of its slots, looked up once. */
 static int
-load_connection_slot(void)
+load_connection_slots(void)
 {
     PyObject *module = PyImport_ImportModule("framewire.sansio.connection");
     PyObject *type = module == NULL ? NULL : PyObject_GetAttrString(module, "Connection");
@@ -189,34 +191,41 @@ load_connection_slot(void)
     if (type == NULL) {
         return -1;
     }
-    PyObject *slot = PyObject_GetAttrString(type, "_frame_now_ok");
-    if (slot == NULL || !PyType_Check(type) || Py_TYPE(slot) != &PyMemberDescr_Type ||
-        ((PyMemberDescrObject *)slot)->d_member->type != T_OBJECT_EX) {
-        Py_XDECREF(slot);
-        Py_DECREF(type);
-        if (!PyErr_Occurred()) {
-            PyErr_SetString(PyExc_TypeError, "Connection._frame_now_ok is not a slot");
+    for (int i = 0; i < 2; i++) {
+        PyObject *slot = PyObject_GetAttrString(type, flag_names[i]);
+        if (slot == NULL || !PyType_Check(type) || Py_TYPE(slot) != &PyMemberDescr_Type ||
+            ((PyMemberDescrObject *)slot)->d_member->type != T_OBJECT_EX) {
+            Py_XDECREF(slot);
+            Py_DECREF(type);
+            if (!PyErr_Occurred()) {
+                PyErr_Format(PyExc_TypeError, "Connection.%s is not a slot", flag_names[i]);
+            }
+            return -1;
         }
-        return -1;
+        flag_offsets[i] = ((PyMemberDescrObject *)slot)->d_member->offset;
+        Py_DECREF(slot);
     }
-    frame_now_ok_offset = ((PyMemberDescrObject *)slot)->d_member->offset;
-    Py_DECREF(slot);
     connection_type = (PyTypeObject *)type; /* kept for good */
     return 0;
 }
 
-/* 1 when `connection` may frame a data message at once (Connection._frame_now_ok), 0 when not
- * or when it is not a Connection, -1 on error. */
-static int
-may_frame_now(PyObject *connection)
+int
+fw_connection_flag(PyObject *connection, enum fw_connection_flag flag)
 {
-    if (connection_type == NULL && load_connection_slot() < 0) {
+    if (connection_type == NULL && load_connection_slots() < 0) {
         return -1;
     }
     if (!PyObject_TypeCheck(connection, connection_type)) {
         return 0;
     }
-    return *(PyObject **)((char *)connection + frame_now_ok_offset) == Py_True;
+    return *(PyObject **)((char *)connection + flag_offsets[flag]) == Py_True;
+}
+
+/* 1 when `connection` may frame a data message at once (Connection._frame_now_ok). */
+static int
+may_frame_now(PyObject *connection)
+{
+    return fw_connection_flag(connection, FW_FRAME_NOW_OK);
 }
 
 #define SMALL_FRAME 2048 /* payloads up to this are copied after their header and sent at once */

@@ -41,6 +41,56 @@ frame_payload(const unsigned char *source, Py_ssize_t length, const unsigned cha
     return text;
 }
 
+Py_ssize_t
+fw_whole_frames(const unsigned char *bytes, Py_ssize_t end, int masked, Py_ssize_t max_size,
+                PyObject *out)
+{
+    Py_ssize_t position = 0;
+    const Py_ssize_t header_length = masked ? 6 : 2;
+
+    while (end - position >= header_length) {
+        const unsigned char first_byte = bytes[position];
+        if (first_byte != 0x81 && first_byte != 0x82) {
+            break;
+        }
+        const unsigned char second_byte = bytes[position + 1];
+        if (((second_byte & 0x80) != 0) != (masked != 0)) {
+            break;
+        }
+        Py_ssize_t length = second_byte & 0x7F;
+        Py_ssize_t start = position + header_length;
+        if (length >= 126) {
+            if (length == 127 || end - position < header_length + 2) {
+                break;
+            }
+            length = ((Py_ssize_t)bytes[position + 2] << 8) | bytes[position + 3];
+            start += 2;
+        }
+        if (length > end - start || (max_size >= 0 && length > max_size)) {
+            break;
+        }
+        const int is_text = first_byte == 0x81;
+        PyObject *payload = frame_payload(bytes + start, length, masked ? bytes + start - 4 : NULL,
+                                          is_text);
+        if (payload == NULL) {
+            if (is_text && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
+                PyErr_Clear(); /* invalid UTF-8: the general path fails the connection */
+                break;
+            }
+            return -1;
+        }
+        PyObject *piece = PyTuple_Pack(3, payload, is_text ? Py_True : Py_False, Py_True);
+        Py_DECREF(payload);
+        if (piece == NULL || PyList_Append(out, piece) < 0) {
+            Py_XDECREF(piece);
+            return -1;
+        }
+        Py_DECREF(piece);
+        position = start + length;
+    }
+    return position;
+}
+
 PyObject *
 fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -77,52 +127,7 @@ fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[0], &data, PyBUF_C_CONTIGUOUS) < 0) {
         return NULL;
     }
-    const unsigned char *bytes = (const unsigned char *)data.buf;
-    const Py_ssize_t end = data.len;
-    const Py_ssize_t header_length = masked ? 6 : 2;
-
-    while (end - position >= header_length) {
-        const unsigned char first_byte = bytes[position];
-        if (first_byte != 0x81 && first_byte != 0x82) {
-            break;
-        }
-        const unsigned char second_byte = bytes[position + 1];
-        if (((second_byte & 0x80) != 0) != (masked != 0)) {
-            break;
-        }
-        Py_ssize_t length = second_byte & 0x7F;
-        Py_ssize_t start = position + header_length;
-        if (length >= 126) {
-            if (length == 127 || end - position < header_length + 2) {
-                break;
-            }
-            length = ((Py_ssize_t)bytes[position + 2] << 8) | bytes[position + 3];
-            start += 2;
-        }
-        if (length > end - start || (max_size >= 0 && length > max_size)) {
-            break;
-        }
-        const int is_text = first_byte == 0x81;
-        PyObject *payload = frame_payload(bytes + start, length, masked ? bytes + start - 4 : NULL,
-                                          is_text);
-        if (payload == NULL) {
-            if (is_text && PyErr_ExceptionMatches(PyExc_UnicodeDecodeError)) {
-                PyErr_Clear(); /* invalid UTF-8: the general path fails the connection */
-                break;
-            }
-            PyBuffer_Release(&data);
-            return NULL;
-        }
-        PyObject *piece = PyTuple_Pack(3, payload, is_text ? Py_True : Py_False, Py_True);
-        Py_DECREF(payload);
-        if (piece == NULL || PyList_Append(out, piece) < 0) {
-            Py_XDECREF(piece);
-            PyBuffer_Release(&data);
-            return NULL;
-        }
-        Py_DECREF(piece);
-        position = start + length;
-    }
+    position = fw_whole_frames((const unsigned char *)data.buf, data.len, masked, max_size, out);
     PyBuffer_Release(&data);
-    return PyLong_FromSsize_t(position);
+    return position < 0 ? NULL : PyLong_FromSsize_t(position);
 }

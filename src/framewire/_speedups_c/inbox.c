@@ -153,6 +153,8 @@ inbox_wake(InboxObject *self, int only_with_pieces)
     return result;
 }
 
+static PyObject *take_messages(InboxObject *self, PyObject *messages, int wake);
+
 static PyObject *
 inbox_take_messages(InboxObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -160,11 +162,22 @@ inbox_take_messages(InboxObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "take_messages() takes a list and wake");
         return NULL;
     }
-    PyObject *messages = args[0];
     int wake = PyObject_IsTrue(args[1]);
     if (wake < 0) {
         return NULL;
     }
+    return take_messages(self, args[0], wake);
+}
+
+PyObject *
+fw_inbox_take_messages(PyObject *inbox, PyObject *messages, int wake)
+{
+    return take_messages((InboxObject *)inbox, messages, wake);
+}
+
+static PyObject *
+take_messages(InboxObject *self, PyObject *messages, int wake)
+{
     Py_ssize_t count = PyList_GET_SIZE(messages);
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *piece = PyList_GET_ITEM(messages, i);

@@ -6,7 +6,9 @@
  * asyncio's selector loop pays a Python-level dispatch for every ready socket (its selector's
  * event list, a handle run, the transport's _read_ready, get_buffer, buffer_updated). Here one
  * loop callback, poll(), reads every ready socket into one buffer and calls each protocol's
- * buffer_updated(n) directly.
+ * buffer_updated(n) directly. A socket registered with a receiver does not even need that when
+ * a read holds only whole simple messages: they go to the receiver's Inbox from here (the
+ * twin of WebSocket.buffer_updated()'s commonest case).
  */
 
 #include "speedups.h"
@@ -25,6 +27,9 @@ typedef struct {
     int epoll_fd;
     Py_buffer buffer;        /* where every read lands */
     PyObject **protocols;    /* indexed by file descriptor; NULL when not registered */
+    PyObject **receivers;    /* indexed by file descriptor: (connection, inbox, masked,
+                                max_size), or NULL */
+    PyObject *messages;      /* a list, empty between reads */
     unsigned char *paused;   /* indexed by file descriptor */
     Py_ssize_t capacity;     /* length of both arrays */
     Py_ssize_t count;        /* registered descriptors */
@@ -96,6 +101,11 @@ poller_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_DECREF(self);
         return NULL;
     }
+    self->messages = PyList_New(0);
+    if (self->messages == NULL) {
+        Py_DECREF(self);
+        return NULL;
+    }
     self->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
     if (self->epoll_fd < 0) {
         PyErr_SetFromErrno(PyExc_OSError);
@@ -110,7 +120,9 @@ poller_traverse(PollerObject *self, visitproc visit, void *arg)
 {
     for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
         Py_VISIT(self->protocols[fd]);
+        Py_VISIT(self->receivers[fd]);
     }
+    Py_VISIT(self->messages);
     return 0;
 }
 
@@ -119,7 +131,9 @@ poller_clear(PollerObject *self)
 {
     for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
         Py_CLEAR(self->protocols[fd]);
+        Py_CLEAR(self->receivers[fd]);
     }
+    Py_CLEAR(self->messages);
     self->count = 0;
     self->only_fd = -1;
     return 0;
@@ -131,6 +145,7 @@ poller_dealloc(PollerObject *self)
     PyObject_GC_UnTrack(self);
     poller_clear(self);
     PyMem_Free(self->protocols);
+    PyMem_Free(self->receivers);
     PyMem_Free(self->paused);
     if (self->epoll_fd >= 0) {
         close(self->epoll_fd);
@@ -157,6 +172,12 @@ grow(PollerObject *self, int fd)
         return -1;
     }
     self->protocols = protocols;
+    PyObject **receivers = PyMem_Realloc(self->receivers, capacity * sizeof(PyObject *));
+    if (receivers == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->receivers = receivers;
     unsigned char *paused = PyMem_Realloc(self->paused, capacity);
     if (paused == NULL) {
         PyErr_NoMemory();
@@ -165,6 +186,7 @@ grow(PollerObject *self, int fd)
     self->paused = paused;
     for (Py_ssize_t i = self->capacity; i < capacity; i++) {
         self->protocols[i] = NULL;
+        self->receivers[i] = NULL;
         self->paused[i] = 0;
     }
     self->capacity = capacity;
@@ -199,8 +221,19 @@ registered_fd(PollerObject *self, PyObject *arg)
 static PyObject *
 poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "register() takes a file descriptor and a protocol");
+    if (nargs != 2 && nargs != 3) {
+        PyErr_SetString(PyExc_TypeError,
+                        "register() takes a file descriptor, a protocol and a receiver");
+        return NULL;
+    }
+    PyObject *receiver = nargs == 3 && args[2] != Py_None ? args[2] : NULL;
+    if (receiver != NULL &&
+        (!PyTuple_Check(receiver) || PyTuple_GET_SIZE(receiver) != 4 ||
+         !PyObject_TypeCheck(PyTuple_GET_ITEM(receiver, 1), &fw_InboxType) ||
+         !PyBool_Check(PyTuple_GET_ITEM(receiver, 2)) ||
+         !(PyTuple_GET_ITEM(receiver, 3) == Py_None || PyLong_Check(PyTuple_GET_ITEM(receiver, 3))))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "register(): the receiver is (connection, Inbox, masked, max_size)");
         return NULL;
     }
     int fd = as_fd(args[0]);
@@ -221,6 +254,7 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     self->protocols[fd] = Py_NewRef(args[1]);
+    self->receivers[fd] = Py_XNewRef(receiver);
     self->paused[fd] = 0;
     self->only_fd = ++self->count == 1 ? fd : -1;
     Py_RETURN_NONE;
@@ -242,6 +276,7 @@ poller_unregister(PollerObject *self, PyObject *arg)
         (void)epoll_ctl(self->epoll_fd, EPOLL_CTL_DEL, fd, &unused);
     }
     Py_CLEAR(self->protocols[fd]);
+    Py_CLEAR(self->receivers[fd]);
     self->only_fd = -1;
     if (--self->count == 1) {
         for (Py_ssize_t other = 0; other < self->capacity; other++) {
@@ -317,6 +352,41 @@ deliver(PyObject *protocol, PyObject *name, PyObject *arg)
     return deliver_raised(protocol);
 }
 
+/* Queue the read's messages in the receiver's Inbox when it holds whole simple messages only
+ * and the connection is between frames (Connection._whole_frames_ok): 1 when done, 0 when the
+ * protocol's buffer_updated() must see the read, -1 with an exception set. */
+static int
+receive_whole_messages(PollerObject *self, PyObject *receiver, Py_ssize_t received)
+{
+    PyObject *connection = PyTuple_GET_ITEM(receiver, 0);
+    int ready = fw_connection_flag(connection, FW_WHOLE_FRAMES_OK);
+    if (ready <= 0) {
+        return ready;
+    }
+    PyObject *limit = PyTuple_GET_ITEM(receiver, 3);
+    Py_ssize_t max_size = limit == Py_None ? -1 : PyLong_AsSsize_t(limit);
+    if (max_size == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    PyObject *messages = self->messages;
+    Py_ssize_t used = fw_whole_frames((const unsigned char *)self->buffer.buf, received,
+                                      PyTuple_GET_ITEM(receiver, 2) == Py_True, max_size, messages);
+    if (used != received) {
+        /* Something else too (or an error): buffer_updated() parses the whole read again. */
+        if (PyList_SetSlice(messages, 0, PyList_GET_SIZE(messages), NULL) < 0 || used < 0) {
+            return -1;
+        }
+        return 0;
+    }
+    PyObject *result = fw_inbox_take_messages(PyTuple_GET_ITEM(receiver, 1), messages, 1);
+    if (result == NULL) {
+        (void)PyList_SetSlice(messages, 0, PyList_GET_SIZE(messages), NULL);
+        return -1;
+    }
+    Py_DECREF(result);
+    return 1;
+}
+
 static int
 read_ready(PollerObject *self, int fd)
 {
@@ -327,7 +397,17 @@ read_ready(PollerObject *self, int fd)
     }
     Py_INCREF(protocol); /* a callback may unregister it */
     int status;
-    if (received > 0) {
+    PyObject *receiver = self->receivers[fd];
+    int taken = 0;
+    if (received > 0 && receiver != NULL) {
+        Py_INCREF(receiver);
+        taken = receive_whole_messages(self, receiver, received);
+        Py_DECREF(receiver);
+    }
+    if (taken != 0) {
+        status = taken < 0 ? deliver_raised(protocol) : 0;
+    }
+    else if (received > 0) {
         PyObject *count = PyLong_FromSsize_t(received);
         if (count == NULL) {
             Py_DECREF(protocol);

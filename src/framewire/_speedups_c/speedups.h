@@ -13,7 +13,10 @@ PyObject *fw_apply_mask(PyObject *module, PyObject *const *args, Py_ssize_t narg
                         PyObject *kwnames);
 extern const char fw_apply_mask_doc[];
 
-/* frames.c */
+/* frames.c: fw_whole_frames() appends (payload, is_text, True) to the list out for each whole
+ * simple frame at the start of bytes[:end] and returns the bytes they took, or -1 on error */
+Py_ssize_t fw_whole_frames(const unsigned char *bytes, Py_ssize_t end, int masked,
+                           Py_ssize_t max_size, PyObject *out);
 PyObject *fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 extern const char fw_parse_whole_frames_doc[];
 
@@ -41,12 +44,18 @@ extern PyTypeObject fw_InboxType;
 extern PyTypeObject fw_PollerType;       /* poller.c */
 extern PyTypeObject fw_DirectWriterType; /* direct_writer.c */
 extern PyTypeObject fw_CompletedType;
+/* direct_writer.c: a boolean slot of a framewire.sansio.connection.Connection, read directly:
+ * 1 or 0, 0 when ``connection`` is not a Connection, -1 on error */
+enum fw_connection_flag { FW_FRAME_NOW_OK, FW_WHOLE_FRAMES_OK };
+int fw_connection_flag(PyObject *connection, enum fw_connection_flag flag);
 #endif
 
 /* inbox.c, for next_message.c: the Inbox's queue and its `receiving` flag */
 PyObject *fw_inbox_next_message(PyObject *inbox);
 PyObject *fw_inbox_wait_if_empty(PyObject *inbox, PyObject *loop);
 int fw_inbox_receiving(PyObject *inbox);
+/* Inbox.take_messages(messages, wake): queue a list of whole messages (and empty the list) */
+PyObject *fw_inbox_take_messages(PyObject *inbox, PyObject *messages, int wake);
 void fw_inbox_set_receiving(PyObject *inbox, int receiving);
 
 /* next_message.c: the awaitable Inbox.anext() returns */

@@ -23,12 +23,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from framewire.aio.receive_buffer import receive_buffer
+from framewire.sansio.connection import Connection
 from framewire.sansio.speedups import c_twin
 
 __all__ = ["SENT", "PolledProtocol", "PolledSocket", "closes_at_once", "take_over_socket"]
 
 _Poller: Any = c_twin("Poller")
 _DirectWriter: Any = c_twin("DirectWriter")
+_CInbox: Any = c_twin("Inbox")
 # A coroutine that has already returned None: what WebSocket.send() returns when
 # PolledSocket.send_message() sent the frame (None without the accelerator: never needed then).
 SENT: Any = c_twin("SENT")
@@ -96,13 +98,20 @@ def closes_at_once(transport: asyncio.WriteTransport) -> bool:
 
 
 def take_over_socket(
-    loop: asyncio.AbstractEventLoop, transport: asyncio.BaseTransport, protocol: PolledProtocol
+    loop: asyncio.AbstractEventLoop,
+    transport: asyncio.BaseTransport,
+    protocol: PolledProtocol,
+    receiver: tuple[Connection, Any, bool, int | None] | None = None,
 ) -> PolledSocket | None:
     """Read ``transport``'s socket through ``loop``'s Poller from now on, for ``protocol``.
 
     The transport's own reading is paused for good: use the returned PolledSocket instead.
     Returns None, and changes nothing, when the accelerator is missing or the transport or
     loop is not one the Poller can serve.
+
+    ``receiver`` is (connection, the C Inbox, whether frames are masked, max_message_size): a
+    read of whole simple messages then goes from the Poller to the Inbox without
+    buffer_updated() (Connection.receive_messages()' case, in C).
     """
     if (
         _Poller is None
@@ -123,5 +132,7 @@ def take_over_socket(
         _pollers[loop] = poller
     fd = sock.fileno()
     transport.pause_reading()  # type: ignore[attr-defined]
-    poller.register(fd, protocol)
+    if receiver is not None and type(receiver[1]) is not _CInbox:
+        receiver = None  # the Poller queues into the C Inbox only
+    poller.register(fd, protocol, receiver)
     return PolledSocket(poller, fd, transport)

@@ -198,7 +198,14 @@ class WebSocket(asyncio.BufferedProtocol):
         self._may_poll = False
         transport = self._transport
         if transport is not None:
-            self._polled = take_over_socket(self._loop, transport, self)
+            connection = self.connection
+            receiver = (
+                connection,
+                self._inbox,
+                connection.role is Role.SERVER,  # a server's frames arrive masked
+                connection.limits.max_message_size,
+            )
+            self._polled = take_over_socket(self._loop, transport, self, receiver)
             if self._polled is not None and self._reading_paused:
                 self._polled.pause()
 
