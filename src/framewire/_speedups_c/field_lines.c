@@ -117,6 +117,18 @@ parse_line(PyObject *fields, PyObject *index, const unsigned char *line, Py_ssiz
 }
 
 int
+fw_ssize_args(PyObject *const *args, int count, Py_ssize_t *values)
+{
+    for (int i = 0; i < count; i++) {
+        values[i] = PyNumber_AsSsize_t(args[i], PyExc_OverflowError);
+        if (values[i] == -1 && PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
 fw_parse_fields(const unsigned char *data, Py_ssize_t start, Py_ssize_t end, Py_ssize_t max_line,
                 Py_ssize_t max_fields, PyObject **fields_out, PyObject **index_out)
 {
@@ -166,13 +178,8 @@ fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_Format(PyExc_TypeError, "parse_field_lines() takes 5 arguments (%zd given)", nargs);
         return NULL;
     }
-    for (int i = 0; i < 4; i++) {
-        bounds[i] = PyNumber_AsSsize_t(args[i + 1], PyExc_OverflowError);
-        if (bounds[i] == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+    if (fw_ssize_args(args + 1, 4, bounds) < 0 ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     Py_ssize_t start = bounds[0], end = bounds[1];

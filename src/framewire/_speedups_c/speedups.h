@@ -26,6 +26,8 @@ PyObject *fw_parse_field_lines(PyObject *module, PyObject *const *args, Py_ssize
 extern const char fw_parse_field_lines_doc[];
 PyObject *fw_encode_fields(PyObject *module, PyObject *fields);
 extern const char fw_encode_fields_doc[];
+/* Each of ``count`` arguments as a Py_ssize_t into values: 0, or -1 with an exception set. */
+int fw_ssize_args(PyObject *const *args, int count, Py_ssize_t *values);
 /* The field lines of data[start:end] as new references *fields (list of (name, value)) and
  * *index ({lower-case name: [values]}): 1, or 0 when one is malformed or over a limit, or -1
  * with an exception set. */

@@ -287,13 +287,7 @@ fw_parse_upgrade_request(PyObject *module, PyObject *const *args, Py_ssize_t nar
                      nargs);
         return NULL;
     }
-    for (int i = 0; i < 4; i++) {
-        limits[i] = PyNumber_AsSsize_t(args[i + 1], PyExc_OverflowError);
-        if (limits[i] == -1 && PyErr_Occurred()) {
-            return NULL;
-        }
-    }
-    if (make_names() < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+    if (fw_ssize_args(args + 1, 4, limits) < 0 || make_names() < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     const unsigned char *data = (const unsigned char *)view.buf;
