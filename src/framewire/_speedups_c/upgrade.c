@@ -287,7 +287,8 @@ fw_parse_upgrade_request(PyObject *module, PyObject *const *args, Py_ssize_t nar
                      nargs);
         return NULL;
     }
-    if (fw_ssize_args(args + 1, 4, limits) < 0 || make_names() < 0 || PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+    if (fw_ssize_args(args + 1, 4, limits) < 0 || make_names() < 0 ||
+        PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
     const unsigned char *data = (const unsigned char *)view.buf;

@@ -186,13 +186,13 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def buffer_updated(self, nbytes: int) -> None:
         """Hand a plain upgrade request that arrived whole to fast_upgrade; else as any data."""
+        view = self._receive_buffer[:nbytes]
         parser = self._request_parser
         if (
             self._fast_upgrade is not None
             and self._state is State.WAITING
             and (parser is None or parser.is_idle)
         ):
-            view = self._receive_buffer[:nbytes]
             limits = self._limits
             upgrade = parse_upgrade_request(
                 view,
@@ -209,7 +209,7 @@ class HTTP1ServerProtocol(TransportProtocol):
                     bytes(view[head_length:]),
                 )
                 return
-        self.data_received(bytes(self._receive_buffer[:nbytes]))
+        self.data_received(bytes(view))
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser and act on its events."""

@@ -1,7 +1,8 @@
 """PingTracker: pings waiting for their pong, and the keepalive timer of one connection.
 
-Loop callbacks, not a task: every ping_interval seconds a ping goes out (when none is already
-waiting); if no pong comes within ping_timeout seconds, ``on_timeout`` runs.
+Loop callbacks, not a task: keepalive() sends a ping (when none is already waiting) and arms the
+next one ping_interval seconds later; if no pong comes within ping_timeout seconds,
+``on_timeout`` runs. The owner arms the first call (WebSocket makes its PingTracker only then).
 """
 
 from __future__ import annotations
@@ -60,11 +61,6 @@ class PingTracker:
         self._waiting: dict[bytes, tuple[asyncio.Future[float], float]] = {}
         self._interval_handle: Timer | None = None
         self._timeout_handle: Timer | None = None
-
-    def start(self) -> None:
-        """Start sending keepalive pings: the first after ``interval``."""
-        if self.interval is not None:
-            self._interval_handle = self._timers.call_later(self.interval, self.keepalive)
 
     def new_payload(self) -> bytes:
         """Return a random 4-byte payload that no waiting ping uses."""

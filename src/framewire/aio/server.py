@@ -12,7 +12,7 @@ import asyncio
 import logging
 import socket
 import ssl as ssl_module
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable, Sequence
 from typing import Any
 
 from framewire.aio.acceptor import accept_connections
@@ -125,8 +125,6 @@ class Server:
             transport.write(simple_response(503, "server shutting down"))
             transport.close()
             return
-        assert self._server is not None  # upgrades come from connections it accepted
-        loop = self._server.get_loop()  # not get_running_loop(): a getpid() call each on 3.11
         if self.process_request is None:
             # Shaped for speed (benchmarks/run.py, handshakes per second): without a
             # process_request hook the handshake needs no await, so it runs here and the only
@@ -139,6 +137,12 @@ class Server:
         else:
             transport.pause_reading()
             coroutine = self._process_then_run(head, transport, leftover)
+        self._start_task(coroutine)
+
+    def _start_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        """Run a connection's coroutine in a task of its own, kept until it ends."""
+        assert self._server is not None  # connections come from the server it accepted them on
+        loop = self._server.get_loop()  # not get_running_loop(): a getpid() call each on 3.11
         task = loop.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -164,7 +168,6 @@ class Server:
         ):
             self._upgrade(RequestHead("GET", target, "1.1", headers), transport, leftover)
             return
-        assert self._server is not None  # upgrades come from connections it accepted
         before, after = self._plain_101
         transport.write(before + accept + after)
         options = self.options
@@ -176,9 +179,7 @@ class Server:
             self._timers,
         )
         self._switch(websocket, transport, leftover)
-        task = self._server.get_loop().create_task(self._run_handler(websocket))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._start_task(self._run_handler(websocket))
 
     def _reject(self, transport: asyncio.Transport, response: HTTPResponse) -> None:
         body = response.body if isinstance(response.body, bytes) else b""
@@ -201,7 +202,7 @@ class Server:
                 subprotocols=self.subprotocols,
                 select_subprotocol=self.select_subprotocol,
                 origins=self.origins,
-                deflate_config=deflate_config_for(options.compression),
+                deflate_config=self._deflate,
                 extra_headers=self.extra_headers,
             )
         except InvalidHandshake as exc:
