@@ -56,11 +56,10 @@ class Scheduler(Protocol):
 class _DelayQueue:
     """The armed timers of one delay, earliest first, and the asyncio timer of the earliest."""
 
-    __slots__ = ("_loop", "delay", "due", "timer")
+    __slots__ = ("_loop", "due", "timer")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, delay: float) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self.delay = delay
         self.due: dict[Deadline, None] = {}
         self.timer: asyncio.TimerHandle | None = None
 
@@ -119,7 +118,7 @@ class FixedDelayTimers:
         if queue is None:
             if len(self._queues) >= _MAX_DELAYS:
                 return self._loop.call_later(delay, callback)
-            queue = self._queues[delay] = _DelayQueue(self._loop, delay)
+            queue = self._queues[delay] = _DelayQueue(self._loop)
         # _DelayQueue.add(), inlined: one call less per timer.
         deadline = Deadline(queue, callback, self._loop.time() + delay)
         queue.due[deadline] = None
