@@ -12,6 +12,11 @@ from framewire.sansio.frames import Opcode, encode_frame_header
 
 __all__ = ["broadcast"]
 
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_OPEN = State.OPEN
+_CLIENT = Role.CLIENT
+_TEXT, _BINARY = Opcode.TEXT, Opcode.BINARY
+
 logger = logging.getLogger("framewire")
 
 BytesLike = bytes | bytearray | memoryview
@@ -37,9 +42,9 @@ def broadcast(
     with 1008 ("too slow to keep up with broadcast").
     """
     if isinstance(message, str):
-        opcode, payload = Opcode.TEXT, message.encode("utf-8")
+        opcode, payload = _TEXT, message.encode("utf-8")
     else:
-        opcode, payload = Opcode.BINARY, bytes(message)
+        opcode, payload = _BINARY, bytes(message)
     plain_frame: bytes | None = None
     compressed_frames: dict[tuple[int, int, int], bytes] = {}
     delivered = 0
@@ -49,7 +54,7 @@ def broadcast(
         if (
             transport is None
             or transport.is_closing()
-            or connection.state is not State.OPEN
+            or connection.state is not _OPEN
             or connection.close_sent is not None
             or connection._sending_opcode is not None  # mid-way through a fragmented send
         ):
@@ -61,12 +66,12 @@ def broadcast(
                 websocket._flush()
             continue
         deflate = connection.deflate
-        if connection.role is Role.CLIENT or (
+        if connection.role is _CLIENT or (
             deflate is not None
             and deflate.should_compress(len(payload))
             and not deflate.can_share_output
         ):
-            if opcode == Opcode.TEXT:
+            if opcode == _TEXT:
                 connection.send_text(payload)
             else:
                 connection.send_binary(payload)

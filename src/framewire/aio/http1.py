@@ -57,6 +57,10 @@ __all__ = [
     "is_websocket_upgrade",
 ]
 
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_WAITING, _BUSY = State.WAITING, State.BUSY
+_CLOSED, _HANDED_OFF = State.CLOSED, State.HANDED_OFF
+
 logger = logging.getLogger("framewire.http")
 
 UpgradeHandler = Callable[[RequestHead, asyncio.Transport, bytes], None]
@@ -190,7 +194,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         parser = self._request_parser
         if (
             self._fast_upgrade is not None
-            and self._state is State.WAITING
+            and self._state is _WAITING
             and (parser is None or parser.is_idle)
         ):
             limits = self._limits
@@ -213,11 +217,11 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser and act on its events."""
-        if self._state in (State.CLOSED, State.HANDED_OFF):
+        if self._state in (_CLOSED, _HANDED_OFF):
             return  # lingering close: drop what the client still sends
-        if self._state is State.WAITING and self._timer_kind == "keepalive":
+        if self._state is _WAITING and self._timer_kind == "keepalive":
             self._start_timer(self._limits.header_timeout, self._on_header_timeout)
-        elif self._state is State.BUSY and self._message_complete:
+        elif self._state is _BUSY and self._message_complete:
             # Pipelined bytes wait in the parser: bound them by pausing the socket.
             self._bytes_while_busy += len(data)
             if self._bytes_while_busy > self._limits.max_head_size:
@@ -228,14 +232,14 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def _check_parse_budget(self) -> None:
         """When the parser stopped at its step budget, finish parsing in later loop turns."""
-        if self._parser.has_more_to_parse and self._state not in (State.CLOSED, State.HANDED_OFF):
+        if self._parser.has_more_to_parse and self._state not in (_CLOSED, _HANDED_OFF):
             self._set_reading_paused("parse-budget", True)
             self._loop.call_soon(self._parse_more)
         else:
             self._set_reading_paused("parse-budget", False)
 
     def _parse_more(self) -> None:
-        if self._state in (State.CLOSED, State.HANDED_OFF):
+        if self._state in (_CLOSED, _HANDED_OFF):
             return
         self._parser.parse_more()
         self._process_events()
@@ -244,20 +248,20 @@ class HTTP1ServerProtocol(TransportProtocol):
     def eof_received(self) -> bool:
         """Handle a half-close: finish the current request, then close."""
         self._eof = True
-        if self._state is State.CLOSED:
+        if self._state is _CLOSED:
             return False  # the end of a lingering close
         if self._channel is not None and not self._message_complete:
             self._channel.fail(ConnectionResetError("client closed the connection mid-body"))
             self._closing = True
         self._parser.receive_eof()
         self._process_events()
-        if self._state is State.WAITING:
+        if self._state is _WAITING:
             self._close_transport()
         return True  # keep the transport open to write the response in progress
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Wake anything waiting on the connection; the request task ends on its own."""
-        self._state = State.CLOSED
+        self._state = _CLOSED
         self._cancel_timer()
         if self._registry is not None:
             self._registry.discard(self)
@@ -269,10 +273,10 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def close(self) -> None:
         """Close gracefully: now when idle, else after the response in progress."""
-        if self._state in (State.HANDED_OFF, State.CLOSED):
+        if self._state in (_HANDED_OFF, _CLOSED):
             return
         self._closing = True
-        if self._state is State.WAITING:
+        if self._state is _WAITING:
             self._close_transport()
 
     # Parser events.
@@ -291,7 +295,7 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def _on_head(self, head: RequestHead) -> None:
         self._cancel_timer()
-        self._state = State.BUSY
+        self._state = _BUSY
         self._head = head
         self._message_complete = False
         self._continue_sent = False
@@ -332,7 +336,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         """Give the transport to an upgrade handler: ``handler(*request, transport, leftover)``."""
         transport = self._transport
         assert transport is not None
-        self._state = State.HANDED_OFF
+        self._state = _HANDED_OFF
         self._cancel_timer()
         if self._registry is not None:
             self._registry.discard(self)
@@ -351,7 +355,7 @@ class HTTP1ServerProtocol(TransportProtocol):
             self._channel.fail(HTTPError(event.http_status, event.reason))
             self._closing = True
             return
-        if self._state is State.WAITING:
+        if self._state is _WAITING:
             self.write(simple_response(event.http_status, event.reason, [("Connection", "close")]))
             self._close_transport()
 
@@ -443,10 +447,10 @@ class HTTP1ServerProtocol(TransportProtocol):
     def _after_response(self, keep_alive: bool) -> None:
         self._head = None
         self._channel = None
-        if not keep_alive or self._closing or self._state is not State.BUSY:
+        if not keep_alive or self._closing or self._state is not _BUSY:
             self._close_transport()
             return
-        self._state = State.WAITING
+        self._state = _WAITING
         buffered = self._bytes_while_busy
         self._bytes_while_busy = 0
         self._set_reading_paused("pipelined", False)
@@ -454,7 +458,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._parser.next_request()
         self._process_events()
         self._check_parse_budget()
-        if self._state is not State.WAITING:
+        if self._state is not _WAITING:
             return
         if self._eof:
             self._close_transport()
@@ -467,7 +471,7 @@ class HTTP1ServerProtocol(TransportProtocol):
 
     def _on_header_timeout(self) -> None:
         self._timer = None
-        if self._state is State.WAITING:
+        if self._state is _WAITING:
             timeout = self._limits.header_timeout
             reason = f"request head not received within header_timeout={timeout}"
             self.write(simple_response(408, reason, [("Connection", "close")]))

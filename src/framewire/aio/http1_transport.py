@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import cast
 
 from framewire.aio.receive_buffer import receive_buffer
-from framewire.aio.timers import Scheduler, Timer
+from framewire.aio.timers import Scheduler, Timer, loop_of
 
 __all__ = ["State", "TransportProtocol"]
 
@@ -25,6 +25,10 @@ class State(enum.Enum):
     BUSY = "handling a request"
     HANDED_OFF = "handed to the upgrade handler"
     CLOSED = "closed"
+
+
+# Read per connection: see _OPEN in sansio/connection.py.
+_HANDED_OFF, _CLOSED = State.HANDED_OFF, State.CLOSED
 
 
 class TransportProtocol(asyncio.BufferedProtocol):
@@ -49,7 +53,7 @@ class TransportProtocol(asyncio.BufferedProtocol):
     _linger_timeout = 2.0  # HTTPLimits.linger_timeout; the subclass sets it
 
     def __init__(self, timers: Scheduler | None = None) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop_of(timers)
         self._timers: Scheduler = timers or self._loop
         self._receive_buffer = receive_buffer(self._loop)
 
@@ -101,7 +105,7 @@ class TransportProtocol(asyncio.BufferedProtocol):
             ConnectionResetError: the connection is closed.
         """
         transport = self._transport
-        if self._state is State.CLOSED or transport is None or transport.is_closing():
+        if self._state is _CLOSED or transport is None or transport.is_closing():
             raise ConnectionResetError("connection closed")
         if self._write_paused:
             waiter = self._loop.create_future()
@@ -119,7 +123,7 @@ class TransportProtocol(asyncio.BufferedProtocol):
 
     def _set_reading_paused(self, reason: str, paused: bool) -> None:
         transport = self._transport
-        if transport is None or self._state in (State.HANDED_OFF, State.CLOSED):
+        if transport is None or self._state in (_HANDED_OFF, _CLOSED):
             return
         reasons = self._read_pause_reasons
         was_paused = bool(reasons)
@@ -155,9 +159,9 @@ class TransportProtocol(asyncio.BufferedProtocol):
         input until the client closes, and close for good after HTTPLimits.linger_timeout.
         """
         self._cancel_timer()
-        if self._state in (State.HANDED_OFF, State.CLOSED):
+        if self._state in (_HANDED_OFF, _CLOSED):
             return
-        self._state = State.CLOSED
+        self._state = _CLOSED
         transport = self._transport
         if transport is None or transport.is_closing():
             return

@@ -32,6 +32,10 @@ from framewire.sansio.limits import HTTPLimits
 
 __all__ = ["Server", "serve"]
 
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_OPEN, _CLOSED = State.OPEN, State.CLOSED
+_SERVER = Role.SERVER
+
 logger = logging.getLogger("framewire.server")
 
 Handler = Callable[[WebSocket], Awaitable[Any]]
@@ -172,7 +176,7 @@ class Server:
         transport.write(before + accept + after)
         options = self.options
         websocket = options.make_websocket(
-            options.make_connection(Role.SERVER, None),
+            options.make_connection(_SERVER, None),
             Request(target, headers),
             None,
             None,
@@ -211,7 +215,7 @@ class Server:
             transport.write(simple_response(exc.http_status, str(exc), headers))
             transport.close()
             return None
-        connection = options.make_connection(Role.SERVER, result.deflate)
+        connection = options.make_connection(_SERVER, result.deflate)
         transport.write(result.response_bytes())
         return options.make_websocket(
             connection, Request(head.target, head.headers), result.subprotocol, None, self._timers
@@ -260,11 +264,11 @@ class Server:
             pass
         except Exception:
             logger.exception("connection handler failed")
-            if websocket.state is State.OPEN:
+            if websocket.state is _OPEN:
                 await websocket.close(1011, "internal server error")
         finally:
             try:
-                if websocket.state is not State.CLOSED:
+                if websocket.state is not _CLOSED:
                     await websocket.close()
             finally:
                 self.connections.discard(websocket)
@@ -284,7 +288,7 @@ class Server:
                 closers = [
                     ws.close(1001, "server shutting down")
                     for ws in list(self.connections)
-                    if ws.state is State.OPEN
+                    if ws.state is _OPEN
                 ]
                 if closers:
                     await asyncio.gather(*closers, return_exceptions=True)

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Protocol
 
-__all__ = ["Deadline", "FixedDelayTimers", "Scheduler", "Timer"]
+__all__ = ["Deadline", "FixedDelayTimers", "Scheduler", "Timer", "loop_of"]
 
 _MAX_DELAYS = 16  # more distinct delays than this go to loop.call_later()
 
@@ -43,6 +43,17 @@ class Deadline:
 
 
 Timer = Deadline | asyncio.TimerHandle
+
+
+def loop_of(timers: Scheduler | None) -> asyncio.AbstractEventLoop:
+    """The event loop that ``timers`` run on: the running loop unless they are FixedDelayTimers.
+
+    Saves connections made with FixedDelayTimers asyncio.get_running_loop(), which makes a
+    getpid() system call on Python 3.11 (strace of benchmarks/run.py's handshakes).
+    """
+    if type(timers) is FixedDelayTimers:
+        return timers.loop
+    return asyncio.get_running_loop()
 
 
 class Scheduler(Protocol):
@@ -111,6 +122,11 @@ class FixedDelayTimers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._queues: dict[float, _DelayQueue] = {}
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop these timers run on."""
+        return self._loop
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Call ``callback()`` after ``delay`` seconds, as loop.call_later(); return the timer."""

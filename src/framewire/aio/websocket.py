@@ -18,7 +18,7 @@ from framewire.aio.inbox import Inbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.aio.socket_poller import SENT, PolledSocket, closes_at_once, take_over_socket
-from framewire.aio.timers import Scheduler, Timer
+from framewire.aio.timers import Scheduler, Timer, loop_of
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -30,6 +30,10 @@ from framewire.sansio.headers import Headers
 from framewire.sansio.payload_buffer import whole_payload
 
 __all__ = ["Request", "WebSocket"]
+
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_OPEN, _CLOSED = State.OPEN, State.CLOSED
+_SERVER = Role.SERVER
 
 logger = logging.getLogger("framewire")
 
@@ -129,7 +133,7 @@ class WebSocket(asyncio.BufferedProtocol):
         max_size = connection.limits.max_message_size
         if max_queue_bytes is None:
             max_queue_bytes = max(1 << 20, 4 * (max_size or (1 << 20)))
-        self._loop = asyncio.get_running_loop()
+        self._loop = loop_of(timers)
         self._timers: Scheduler = timers or self._loop
         self._buffer = receive_buffer(self._loop)
         self._inbox = Inbox(max_queue, max_queue_bytes, self._pause_reading, self._resume_reading)
@@ -202,7 +206,7 @@ class WebSocket(asyncio.BufferedProtocol):
             receiver = (
                 connection,
                 self._inbox,
-                connection.role is Role.SERVER,  # a server's frames arrive masked
+                connection.role is _SERVER,  # a server's frames arrive masked
                 connection.limits.max_message_size,
             )
             self._polled = take_over_socket(self._loop, transport, self, receiver)
@@ -293,7 +297,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """The transport is gone: wake everyone who waits and cancel the timers."""
         self._stop_polling()
-        if self.connection.state is not State.CLOSED:
+        if self.connection.state is not _CLOSED:
             self.connection.receive_eof()
         for handle in (self._close_timeout_handle, self._failure_handle):
             if handle is not None:
@@ -302,12 +306,14 @@ class WebSocket(asyncio.BufferedProtocol):
         # this moment (_finish_closing), and is woken once instead of twice
         # (benchmarks/run.py, handshakes per second).
         self._inbox.close()
-        closed = self._closed_exception()
         if self._first_keepalive is not None:
             self._first_keepalive.cancel()
-        if self._pings is not None:
-            self._pings.close(closed)
-        self._wake_drain_waiters(closed)
+        if self._pings is not None or self._drain_waiters:
+            # Only made when someone gets it (benchmarks/run.py, handshakes per second).
+            closed = self._closed_exception()
+            if self._pings is not None:
+                self._pings.close(closed)
+            self._wake_drain_waiters(closed)
         self._closed = True
         waiters, self._close_waiters = self._close_waiters, ()
         for waiter in waiters:
@@ -384,7 +390,7 @@ class WebSocket(asyncio.BufferedProtocol):
             # the peer's remaining bytes until it closes or close_timeout passes.
             transport.write_eof()
             self._resume_reading()
-        elif self.connection.role is Role.SERVER or self.connection.failure is not None:
+        elif self.connection.role is _SERVER or self.connection.failure is not None:
             self._stop_polling()  # as the transport stops reading when it closes
             transport.close()
             if closes_at_once(transport):
@@ -406,7 +412,7 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def _send_ping_now(self, payload: bytes) -> bool:
         connection = self.connection
-        if connection.state is not State.OPEN or connection.close_sent is not None:
+        if connection.state is not _OPEN or connection.close_sent is not None:
             return False
         connection.send_ping(payload)
         self._flush()
@@ -419,7 +425,7 @@ class WebSocket(asyncio.BufferedProtocol):
         )
         logger.info("%s (%s)", detail, self.remote_address)
         self._abort_detail = detail
-        if self.connection.close_sent is None and self.connection.state is State.OPEN:
+        if self.connection.close_sent is None and self.connection.state is _OPEN:
             self.connection.fail(1011, "keepalive ping timeout")
             self._flush()
         self._abort()
@@ -437,7 +443,7 @@ class WebSocket(asyncio.BufferedProtocol):
         received = self.connection.close_received
         if received is not None:
             return received[0]
-        return 1006 if self.connection.state is State.CLOSED else None
+        return 1006 if self.connection.state is _CLOSED else None
 
     @property
     def close_reason(self) -> str | None:
@@ -445,27 +451,38 @@ class WebSocket(asyncio.BufferedProtocol):
         received = self.connection.close_received
         if received is not None:
             return received[1]
-        return "" if self.connection.state is State.CLOSED else None
+        return "" if self.connection.state is _CLOSED else None
 
     @property
     def buffered_amount(self) -> int:
         """Bytes written but not yet handed to the kernel."""
         return 0 if self._transport is None else self._transport.get_write_buffer_size()
 
+    def _closed_ok(self) -> bool:
+        """Whether the close so far is a normal one: ConnectionClosedOK, not ...Error."""
+        if self._close_exc is not None:
+            return isinstance(self._close_exc, ConnectionClosedOK)
+        connection = self.connection
+        received, sent = connection.close_received, connection.close_sent
+        return (
+            received is not None
+            and received[0] in _OK_CODES
+            and (sent is None or sent[0] in _OK_CODES)
+            and connection.failure is None
+        )
+
     def _closed_exception(self) -> ConnectionClosed:
         if self._close_exc is not None:
             return self._close_exc
         connection = self.connection
-        received, sent = connection.close_received, connection.close_sent
+        received = connection.close_received
         code, reason = received if received is not None else (1006, "")
         detail = self._abort_detail
         if connection.failure is not None:
             detail = detail or f"sent {connection.failure.code}: {connection.failure.reason}"
-        ok = received is not None and received[0] in _OK_CODES
-        ok = ok and (sent is None or sent[0] in _OK_CODES) and connection.failure is None
-        cls = ConnectionClosedOK if ok else ConnectionClosedError
+        cls = ConnectionClosedOK if self._closed_ok() else ConnectionClosedError
         exc = cls(code, reason, detail)
-        if self.connection.state is State.CLOSED:
+        if self.connection.state is _CLOSED:
             self._close_exc = exc
         return exc
 
@@ -552,10 +569,9 @@ class WebSocket(asyncio.BufferedProtocol):
             # The usual end, without raising ConnectionClosedOK only to catch it
             # (benchmarks/run.py, handshakes per second).
             await self._finish_closing()
-            closed = self._closed_exception()
-            if isinstance(closed, ConnectionClosedOK):
+            if self._closed_ok():
                 raise StopAsyncIteration
-            raise closed
+            raise self._closed_exception()
         try:
             piece = await self._get_piece()
             data, is_text, last = piece
@@ -604,7 +620,7 @@ class WebSocket(asyncio.BufferedProtocol):
             if frame is not None:
                 self._write(frame)
                 return
-        if connection.state is not State.OPEN or connection.close_sent is not None:
+        if connection.state is not _OPEN or connection.close_sent is not None:
             raise self._closed_exception()
         if isinstance(message, str):
             connection.send_text(message, compress=compress)
@@ -643,7 +659,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self, data: Any, is_text: bool, started: bool, fin: bool, compress: bool
     ) -> None:
         connection = self.connection
-        if connection.close_sent is not None or connection.state is not State.OPEN:
+        if connection.close_sent is not None or connection.state is not _OPEN:
             raise self._closed_exception()
         if started:
             connection.send_continuation(data, fin=fin)
@@ -679,7 +695,7 @@ class WebSocket(asyncio.BufferedProtocol):
             payload = bytes(data)
         else:
             raise TypeError(f"ping payload must be str or bytes, not {type(data).__name__}")
-        if self.connection.state is not State.OPEN or self.connection.close_sent is not None:
+        if self.connection.state is not _OPEN or self.connection.close_sent is not None:
             raise self._closed_exception()
         if len(payload) > 125:
             raise ValueError(f"ping payload of {len(payload)} bytes exceeds 125 bytes")
@@ -694,11 +710,11 @@ class WebSocket(asyncio.BufferedProtocol):
         Waits at most close_timeout for the peer, then drops the connection.
         """
         connection = self.connection
-        if connection.close_sent is None and connection.state is State.OPEN:
+        if connection.close_sent is None and connection.state is _OPEN:
             connection.send_close(code, reason)
             self._flush()
             self._start_close_timer()
-        elif connection.state is not State.CLOSED:
+        elif connection.state is not _CLOSED:
             self._start_closing_transport()
         await self.wait_closed()
 

@@ -66,9 +66,14 @@ class State(enum.IntEnum):
     CLOSED = 3
 
 
-# On Python 3.11 reading an Enum member through its class costs about 0.1 µs (EnumType has a
-# __getattr__ hook, gone in 3.12): the per-message fast path compares with this alias instead.
-_OPEN = State.OPEN
+# On Python 3.11 reading an Enum member through its class costs about 0.1 µs, ten times a global
+# (EnumType has a __getattr__ hook, gone in 3.12): code that runs per message or per connection
+# reads these aliases instead. Other modules keep their own, pointing here.
+_OPEN, _CLOSING, _CLOSED = State.OPEN, State.CLOSING, State.CLOSED
+_CLIENT = Role.CLIENT
+_PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
+_TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
+_NO_STATUS_RECEIVED = CloseCode.NO_STATUS_RECEIVED
 
 
 class _MaskSource:
@@ -156,8 +161,8 @@ class Connection:
         self.role = role
         self.limits = limits
         self.deflate = deflate
-        self.state = State.OPEN
-        self._is_client = role is Role.CLIENT
+        self.state = _OPEN
+        self._is_client = role is _CLIENT
         self._masks = _MaskSource() if self._is_client else None
         self._decoder = FrameDecoder(
             expect_masked=not self._is_client,
@@ -269,7 +274,7 @@ class Connection:
         self._eof_received = True
         self._input_done = True
         self._whole_frames_ok = False
-        self.state = State.CLOSED
+        self.state = _CLOSED
         self._frame_now_ok = False
 
     def events_received(self) -> list[Event]:
@@ -287,12 +292,12 @@ class Connection:
                     self.limits, self.deflate, stream=self._stream_messages
                 )
             assembler.add(piece, self._events)
-        elif opcode == Opcode.PING:
+        elif opcode == _PING:
             payload = bytes(piece.data)
             if self.close_sent is None:
-                self._write_frame(Opcode.PONG, payload)
+                self._write_frame(_PONG, payload)
             self._events.append(Ping(payload))
-        elif opcode == Opcode.PONG:
+        elif opcode == _PONG:
             self._events.append(Pong(bytes(piece.data)))
         else:
             self._handle_close(piece.data)
@@ -304,9 +309,9 @@ class Connection:
         self._whole_frames_ok = False
         if self.close_sent is None:
             # RFC 6455 5.5.1: echo the status code received.
-            echo = None if code == CloseCode.NO_STATUS_RECEIVED else code
+            echo = None if code == _NO_STATUS_RECEIVED else code
             self._send_close_frame(echo, "")
-        self.state = State.CLOSING
+        self.state = _CLOSING
         self._frame_now_ok = False
         self._events.append(CloseReceived(code, reason))
 
@@ -354,11 +359,11 @@ class Connection:
             compress: False to send this message uncompressed even if deflate was negotiated.
         """
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._send_data(Opcode.TEXT, payload, fin, compress)
+        self._send_data(_TEXT, payload, fin, compress)
 
     def send_binary(self, data: BytesLike, *, fin: bool = True, compress: bool = True) -> None:
         """Send a binary message, or the first frame of one when ``fin`` is False."""
-        self._send_data(Opcode.BINARY, data, fin, compress)
+        self._send_data(_BINARY, data, fin, compress)
 
     def frame_now(self, message: str | bytes) -> bytes | None:
         """Fast path for the commonest send: return the one frame of ``message``, to be written
@@ -391,13 +396,13 @@ class Connection:
         if self._sending_opcode is None:
             raise InvalidState("send_continuation() without a fragmented message in progress")
         payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._send_data(Opcode.CONTINUATION, payload, fin, self._sending_compressed)
+        self._send_data(_CONTINUATION, payload, fin, self._sending_compressed)
 
     def _send_data(self, opcode: int, payload: BytesLike, fin: bool, compress: bool) -> None:
-        if self.state is not State.OPEN or self.close_sent is not None:
+        if self.state is not _OPEN or self.close_sent is not None:
             raise InvalidState(f"cannot send a data frame in state {self.state.name}")
         rsv1 = False
-        if opcode != Opcode.CONTINUATION:
+        if opcode != _CONTINUATION:
             if self._sending_opcode is not None:
                 raise InvalidState("cannot start a message while a fragmented one is being sent")
             deflate = self.deflate
@@ -413,11 +418,11 @@ class Connection:
 
     def send_ping(self, payload: BytesLike = b"") -> None:
         """Send a ping; ``payload`` is at most 125 bytes."""
-        self._send_control(Opcode.PING, payload)
+        self._send_control(_PING, payload)
 
     def send_pong(self, payload: BytesLike = b"") -> None:
         """Send an unsolicited pong; ``payload`` is at most 125 bytes."""
-        self._send_control(Opcode.PONG, payload)
+        self._send_control(_PONG, payload)
 
     def _send_control(self, opcode: int, payload: BytesLike) -> None:
         if not isinstance(payload, bytes | bytearray | memoryview):
@@ -426,7 +431,7 @@ class Connection:
             )
         if len(payload) > 125:
             raise ValueError(f"control frame payload of {len(payload)} bytes exceeds 125 bytes")
-        if self.close_sent is not None or self.state is State.CLOSED:
+        if self.close_sent is not None or self.state is _CLOSED:
             raise InvalidState(f"cannot send a control frame in state {self.state.name}")
         self._write_frame(opcode, payload)
 
@@ -439,10 +444,10 @@ class Connection:
         """
         if not isinstance(reason, str):
             raise TypeError(f"close reason must be str, not {type(reason).__name__}")
-        if self.close_sent is not None or self.state is State.CLOSED:
+        if self.close_sent is not None or self.state is _CLOSED:
             raise InvalidState("close frame already sent")
         self._send_close_frame(code, reason)
-        self.state = State.CLOSING
+        self.state = _CLOSING
         self._frame_now_ok = False
 
     def fail(self, code: int, reason: str) -> None:
@@ -452,16 +457,16 @@ class Connection:
         self._events.append(self.failure)
         self._input_done = True
         self._whole_frames_ok = False
-        if self.close_sent is None and self.state is not State.CLOSED:
+        if self.close_sent is None and self.state is not _CLOSED:
             self._send_close_frame(code, reason)
-        if self.state is not State.CLOSED:
-            self.state = State.CLOSING
+        if self.state is not _CLOSED:
+            self.state = _CLOSING
         self._frame_now_ok = False
 
     def _send_close_frame(self, code: int | None, reason: str) -> None:
         payload = encode_close_payload(code, reason)
-        self.close_sent = (CloseCode.NO_STATUS_RECEIVED if code is None else code, reason)
-        self._write_frame(Opcode.CLOSE, payload)
+        self.close_sent = (_NO_STATUS_RECEIVED if code is None else code, reason)
+        self._write_frame(_CLOSE, payload)
 
     def _write_frame(
         self, opcode: int, payload: BytesLike, *, fin: bool = True, rsv1: bool = False

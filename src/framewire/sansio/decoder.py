@@ -19,6 +19,9 @@ from framewire.sansio.payload_buffer import DIRECT_MAX_AHEAD, DIRECT_MIN_SIZE, P
 
 __all__ = ["FrameDecoder", "FramePiece"]
 
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_BINARY = Opcode.BINARY
+
 BytesLike = bytes | bytearray | memoryview
 
 _RESERVED_OPCODES = frozenset({3, 4, 5, 6, 7, 11, 12, 13, 14, 15})
@@ -225,7 +228,7 @@ class FrameDecoder:
             if (
                 first
                 and take * DIRECT_MAX_AHEAD >= self._frame_length >= DIRECT_MIN_SIZE
-                and self._opcode == Opcode.BINARY
+                and self._opcode == _BINARY
                 and self._fin
                 and not self._rsv1
                 and PayloadBuffer is not None
