@@ -592,8 +592,7 @@ def _may_take_whole_frames(conn: Connection) -> bool:
     decoder, assembler = conn._decoder, conn._assembler
     return not (
         conn._input_done
-        or decoder._pending
-        or decoder._remaining
+        or (decoder is not None and (decoder._pending or decoder._remaining))
         or (assembler is not None and assembler._in_message)
     )
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
-from framewire.sansio.decoder import FrameDecoder, FramePiece
+from framewire.sansio.decoder import FrameDecoder, FramePiece, parse_control_frame
 from framewire.sansio.frames import Opcode
 from tests.sansio.ws_helpers import byte_by_byte, frame, split_at
 
@@ -164,3 +164,70 @@ def test_any_split_decodes_to_the_same_frames(
         whole = frames_of(decode([encoded], expect_masked=masked))
         split = frames_of(decode(split_at(encoded, cuts), expect_masked=masked))
         assert whole == split == expected
+
+
+def _piece_fields(piece: FramePiece) -> tuple[object, ...]:
+    return (
+        piece.opcode,
+        piece.fin,
+        piece.rsv1,
+        bytes(piece.data),
+        piece.first,
+        piece.last,
+        piece.frame_length,
+    )
+
+
+_control_frames = st.builds(
+    lambda opcode, payload, fin, rsv, masked: frame(
+        opcode, payload, fin=fin, rsv1=rsv, mask=b"\x01\x02\x03\x04" if masked else None
+    ),
+    st.sampled_from([0x1, 0x2, 0x8, 0x9, 0xA, 0xB]),
+    st.binary(max_size=130),
+    st.sampled_from([True, True, True, False]),  # fin: mostly whole frames, so that many
+    st.sampled_from([False, False, False, True]),  # rsv1: are taken and compared
+    st.booleans(),
+)
+
+
+@settings(max_examples=1000)
+@given(
+    data=_control_frames | st.binary(max_size=12),
+    tail=st.sampled_from([b"", b"\x88"]),
+    expect_masked=st.booleans(),
+)
+def test_parse_control_frame_takes_only_what_a_fresh_decoder_hands_out_whole(
+    data: bytes, tail: bytes, expect_masked: bool
+) -> None:
+    data += tail
+    piece = parse_control_frame(data, expect_masked)
+    if piece is None:
+        return
+    decoded: list[FramePiece] = []
+    FrameDecoder(expect_masked=expect_masked).feed(data, decoded)  # raises if it would reject
+    assert [_piece_fields(piece)] == [_piece_fields(p) for p in decoded]
+    assert piece.opcode in (Opcode.CLOSE, Opcode.PING, Opcode.PONG)
+
+
+def test_parse_control_frame_takes_a_whole_close_ping_or_pong_and_nothing_else() -> None:
+    mask = b"\x01\x02\x03\x04"
+    close = parse_control_frame(frame(Opcode.CLOSE, b"\x03\xe8", mask=mask), True)
+    assert close is not None and (close.opcode, bytes(close.data)) == (Opcode.CLOSE, b"\x03\xe8")
+    ping = parse_control_frame(memoryview(frame(Opcode.PING, b"p", mask=None)), False)
+    assert ping is not None and (ping.opcode, bytes(ping.data)) == (Opcode.PING, b"p")
+    pong = parse_control_frame(frame(Opcode.PONG, b"x" * 125, mask=mask), True)
+    assert pong is not None and bytes(pong.data) == b"x" * 125
+    whole = frame(Opcode.PING, b"p", mask=mask)
+    for declined in [
+        whole[:-1],  # incomplete
+        whole + whole,  # more than one frame
+        frame(Opcode.PING, b"p", mask=None),  # unmasked where masking is expected
+        frame(Opcode.PING, b"p", mask=mask, rsv1=True),
+        frame(Opcode.PING, b"p", mask=mask, fin=False),
+        frame(Opcode.BINARY, b"p", mask=mask),
+        frame(0xB, b"p", mask=mask),  # reserved control opcode
+        # A 16-bit length marker (126), even where the bytes would add up to 6 + 126.
+        bytes([0x89, 0x80 | 126]) + bytes(126),
+    ]:
+        assert parse_control_frame(declined, True) is None
+    assert parse_control_frame(bytes([0x89, 126]) + bytes(126), False) is None

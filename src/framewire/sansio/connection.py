@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from framewire.exceptions import InvalidState, ProtocolError
 from framewire.sansio.assembly import MessageAssembler
-from framewire.sansio.decoder import FrameDecoder, FramePiece
+from framewire.sansio.decoder import FrameDecoder, FramePiece, parse_control_frame
 from framewire.sansio.events import (
     BinaryMessage,
     CloseReceived,
@@ -164,11 +164,9 @@ class Connection:
         self.state = _OPEN
         self._is_client = role is _CLIENT
         self._masks = _MaskSource() if self._is_client else None
-        self._decoder = FrameDecoder(
-            expect_masked=not self._is_client,
-            allow_rsv1=deflate is not None,
-            max_frame_size=limits.max_message_size,
-        )
+        # Made by the first read that is not only whole data frames or one control frame:
+        # see _decode() (benchmarks/run.py, handshakes per second: the close frame needs none).
+        self._decoder: FrameDecoder | None = None
         self._stream_messages = stream_messages
         # Made by the first data frame that is not a whole message: receive_messages() takes
         # those (benchmarks/run.py, handshakes per second: a closing handshake needs none).
@@ -208,7 +206,7 @@ class Connection:
             data = data[position:]
         pieces = self._pieces
         try:
-            self._decoder.feed(data, pieces)
+            self._decode(data, pieces)
         except ProtocolError as exc:
             decode_error: ProtocolError | None = exc
         else:
@@ -226,8 +224,7 @@ class Connection:
             decoder, assembler = self._decoder, self._assembler
             self._whole_frames_ok = not (
                 self._input_done
-                or decoder._pending
-                or decoder._remaining
+                or (decoder is not None and (decoder._pending or decoder._remaining))
                 or (assembler is not None and assembler._in_message)
             )
         if decode_error is not None and not self._input_done:
@@ -239,6 +236,22 @@ class Connection:
                 )
             else:
                 self.fail(decode_error.close_code, str(decode_error))
+
+    def _decode(self, data: BytesLike, pieces: list[FramePiece]) -> None:
+        """Decode ``data`` into ``pieces``; raise ProtocolError for bad framing."""
+        decoder = self._decoder
+        if decoder is None:
+            # Nothing partly received yet, so a lone whole control frame needs no decoder.
+            control = parse_control_frame(data, not self._is_client)
+            if control is not None:
+                pieces.append(control)
+                return
+            decoder = self._decoder = FrameDecoder(
+                expect_masked=not self._is_client,
+                allow_rsv1=self.deflate is not None,
+                max_frame_size=self.limits.max_message_size,
+            )
+        decoder.feed(data, pieces)
 
     def _add_message_events(self, messages: list[tuple[str | bytes, bool, bool]]) -> None:
         """Turn what receive_messages() took into events, as the general path would."""

@@ -17,7 +17,7 @@ from framewire.sansio.frames import Opcode
 from framewire.sansio.mask import apply_mask
 from framewire.sansio.payload_buffer import DIRECT_MAX_AHEAD, DIRECT_MIN_SIZE, PayloadBuffer
 
-__all__ = ["FrameDecoder", "FramePiece"]
+__all__ = ["FrameDecoder", "FramePiece", "parse_control_frame"]
 
 # Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
 _BINARY = Opcode.BINARY
@@ -68,6 +68,34 @@ class FramePiece:
             f"FramePiece(opcode={self.opcode}, fin={self.fin}, rsv1={self.rsv1}, "
             f"data={bytes(self.data)!r}, first={self.first}, last={self.last})"
         )
+
+
+def parse_control_frame(data: BytesLike, expect_masked: bool) -> FramePiece | None:
+    """The one frame that is all of ``data``, when it is a whole control frame; else None.
+
+    What a fresh FrameDecoder would hand out for the same bytes, without making one: a connection
+    whose first and last frame is the peer's close frame needs no decoder (benchmarks/run.py,
+    handshakes per second). None for anything else, including any frame the decoder would
+    reject, which then sees the bytes and reports the error itself.
+    """
+    end = len(data)
+    if end < 2 or data[0] not in _WHOLE_CONTROL_FIRST_BYTES:
+        return None
+    second_byte = data[1]
+    length = second_byte & 0x7F
+    if second_byte & 0x80:
+        if not expect_masked or end != 6 + length or length > 125:
+            return None
+        payload = apply_mask(data[6:], data[2:6])
+    else:
+        if expect_masked or end != 2 + length or length > 125:
+            return None
+        payload = bytes(data[2:])
+    return FramePiece(data[0] & 0x0F, True, False, payload, True, True, length)
+
+
+# FIN set, no RSV bit, and the opcode of a close, ping or pong frame.
+_WHOLE_CONTROL_FIRST_BYTES = frozenset({0x88, 0x89, 0x8A})
 
 
 class FrameDecoder:
