@@ -135,6 +135,8 @@ def parse_close_payload(payload: BytesLike) -> tuple[int, str]:
     code = (payload[0] << 8) | payload[1]
     if not is_valid_close_code(code):
         raise ProtocolError(f"invalid close code {code}")
+    if length == 2:
+        return code, ""
     try:
         reason = bytes(payload[2:]).decode("utf-8")
     except UnicodeDecodeError as exc:
