@@ -51,6 +51,9 @@ class NullTransport(asyncio.Transport):
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return (16384, 65536)  # asyncio's default
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 5555) if name in ("peername", "sockname") else default
 

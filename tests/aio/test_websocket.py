@@ -18,7 +18,9 @@ import pytest
 
 import framewire
 from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from framewire.aio.http1 import Response as HTTPResponse
 from framewire.aio.websocket import WebSocket
+from framewire.sansio.connection import Connection, Role
 from tests.conformance.rawclient import RawClient, client_frame
 
 Scenario = Callable[[int], Awaitable[None]]
@@ -76,8 +78,12 @@ def test_handler_sees_request_attributes_and_close_code() -> None:
             subprotocols=["chat.v1"],
         ) as ws:
             assert ws.subprotocol == "chat.v1"
+            assert ws.remote_address == ("127.0.0.1", port)
+            local = ws.local_address
+            assert local[0] == "127.0.0.1" and local[1] != port
             await ws.close(1000, "bye")
             assert ws.close_code == 1000
+            assert ws.remote_address == ("127.0.0.1", port)  # still known once closed
 
     run_with_server(scenario, handler, subprotocols=["chat.v1"])
     assert seen["path"] == "/room/1"
@@ -704,3 +710,77 @@ def test_a_request_split_over_two_reads_goes_the_general_way() -> None:
             writer.close()
 
     asyncio.run(main())
+
+
+class _LimitsTransport(asyncio.Transport):
+    """Records what a WebSocket asks of its transport's write-buffer limits."""
+
+    def __init__(self, limits: tuple[int, int] | None) -> None:
+        super().__init__()
+        self.limits = limits
+        self.highs_set: list[int | None] = []
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        if self.limits is None:
+            raise NotImplementedError  # as asyncio.WriteTransport's
+        return self.limits
+
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.highs_set.append(high)
+
+
+def test_write_limit_reaches_the_transport_unless_it_is_already_set() -> None:
+    async def scenario() -> None:
+        for write_limit, limits, expected in [
+            (65536, (16384, 65536), []),  # asyncio's default: nothing to set
+            (4096, (16384, 65536), [4096]),
+            (65536, (0, 65536), [65536]),  # same high-water mark, another low one
+            (65536, None, [65536]),  # a transport that cannot tell
+        ]:
+            ws = WebSocket(Connection(Role.SERVER), write_limit=write_limit, ping_interval=None)
+            transport = _LimitsTransport(limits)
+            ws.connection_made(transport)
+            assert transport.highs_set == expected, (write_limit, limits)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("hook", [False, True])
+def test_server_forgets_each_connection_task_as_it_ends(hook: bool) -> None:
+    """Accepted, rejected and failed connections all leave the set close() waits for."""
+
+    async def process_request(request: Any) -> Any:
+        if request.path == "/rejected":
+            return HTTPResponse(403, body=b"no")
+        if request.path == "/broken":
+            raise RuntimeError("process_request fails")
+        return None
+
+    async def handler(ws: WebSocket) -> None:
+        if ws.request is not None and ws.request.path == "/raises":
+            raise RuntimeError("handler fails")
+        await echo(ws)
+
+    async def main() -> None:
+        hooks = {"process_request": process_request} if hook else {}
+        statuses: list[int] = []
+        async with framewire.serve(handler, "127.0.0.1", 0, **hooks) as server:
+            port = server.sockets[0].getsockname()[1]
+            paths = ["/", "/raises"] + (["/rejected", "/broken"] if hook else [])
+            for path in paths:
+                try:
+                    async with framewire.connect(f"ws://127.0.0.1:{port}{path}") as ws:
+                        await ws.send("hi")
+                        await ws.recv()
+                except InvalidStatus as exc:
+                    statuses.append(exc.status)
+                except ConnectionClosedError:
+                    statuses.append(1011)
+            assert statuses == ([1011, 403, 500] if hook else [1011])
+            for _ in range(100):
+                if not server._tasks and not server.connections:
+                    break
+                await asyncio.sleep(0.01)
+            assert not server._tasks and not server.connections
+
+    asyncio.run(asyncio.wait_for(main(), 30))

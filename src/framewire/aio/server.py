@@ -144,12 +144,22 @@ class Server:
         self._start_task(coroutine)
 
     def _start_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        """Run a connection's coroutine in a task of its own, kept until it ends."""
+        """Run a connection's coroutine in a task of its own, kept until it ends.
+
+        The coroutine calls _forget_task() as its last step.
+        """
         assert self._server is not None  # connections come from the server it accepted them on
         loop = self._server.get_loop()  # not get_running_loop(): a getpid() call each on 3.11
-        task = loop.create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.add(loop.create_task(coroutine))
+
+    def _forget_task(self) -> None:
+        """Drop the running connection task from those close() waits for, as it ends.
+
+        Not a done callback, which costs a loop callback per connection (benchmarks/run.py,
+        handshakes per second).
+        """
+        assert self._server is not None
+        self._tasks.discard(asyncio.current_task(self._server.get_loop()))
 
     def _upgrade_plain(
         self,
@@ -233,6 +243,17 @@ class Server:
         self, head: RequestHead, transport: asyncio.Transport, leftover: bytes
     ) -> None:
         """Run process_request (with open_timeout), then the handshake and the handler."""
+        try:
+            websocket = await self._process_then_switch(head, transport, leftover)
+            if websocket is not None:
+                await self._run_handler(websocket)
+        finally:
+            self._forget_task()
+
+    async def _process_then_switch(
+        self, head: RequestHead, transport: asyncio.Transport, leftover: bytes
+    ) -> WebSocket | None:
+        """Run process_request, then the handshake; return the switched WebSocket, or None."""
         assert self.process_request is not None
         try:
             async with asyncio.timeout(self.options.open_timeout):
@@ -243,18 +264,18 @@ class Server:
             logger.exception("process_request failed")
             transport.write(simple_response(500, "internal server error"))
             transport.close()
-            return
+            return None
         if rejection is not None:
             self._reject(transport, rejection)
-            return
+            return None
         if transport.is_closing():
-            return
+            return None
         websocket = self._accept(head, transport)
         if websocket is None:
-            return
+            return None
         self._switch(websocket, transport, leftover)
         transport.resume_reading()
-        await self._run_handler(websocket)
+        return websocket
 
     async def _run_handler(self, websocket: WebSocket) -> None:
         """Run the user's handler; close the connection when it returns or fails."""
@@ -272,6 +293,7 @@ class Server:
                     await websocket.close()
             finally:
                 self.connections.discard(websocket)
+                self._forget_task()
 
     def close(self, close_connections: bool = True) -> None:
         """Stop accepting connections and start closing open ones with 1001 (going away)."""

@@ -89,8 +89,6 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # Defaults that are immutable live on the class: each connection stores only what changes
     # (benchmarks/run.py: handshakes per second, memory per idle connection).
-    remote_address: Any = None
-    local_address: Any = None
     _transport: asyncio.Transport | None = None
     _polled: PolledSocket | None = None  # the loop's Poller reads the socket, if set
     _may_poll = True  # until the first read: then hand the socket to the Poller, if it can
@@ -145,9 +143,13 @@ class WebSocket(asyncio.BufferedProtocol):
         # Not an isinstance() check: uvloop's transports do not derive from asyncio.Transport.
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
-        transport.set_write_buffer_limits(high=self.write_limit)
-        self.remote_address = transport.get_extra_info("peername")
-        self.local_address = transport.get_extra_info("sockname")
+        high = self.write_limit
+        try:
+            limits = transport.get_write_buffer_limits()
+        except NotImplementedError:  # optional for transports (asyncio.WriteTransport)
+            limits = None
+        if limits != (high // 4, high):  # asyncio's default: 64 KiB, so nothing to set
+            transport.set_write_buffer_limits(high=high)
         if self.ping_interval is not None:
             # Only the first keepalive timer is ours; the PingTracker it makes arms the next.
             # Most connections never live that long, nor ping (benchmarks/run.py, handshakes).
@@ -431,6 +433,19 @@ class WebSocket(asyncio.BufferedProtocol):
         self._abort()
 
     # ---------------------------------------------------------------- user API
+
+    @property
+    def remote_address(self) -> Any:
+        """The peer's address, as the socket gives it: ``(host, port)`` for TCP; None before
+        the connection is made."""
+        transport = self._transport
+        return None if transport is None else transport.get_extra_info("peername")
+
+    @property
+    def local_address(self) -> Any:
+        """This end's address, as the socket gives it; None before the connection is made."""
+        transport = self._transport
+        return None if transport is None else transport.get_extra_info("sockname")
 
     @property
     def state(self) -> State:
