@@ -117,26 +117,21 @@ class FixedDelayTimers:
         loop: the event loop whose clock and timers are used.
     """
 
-    __slots__ = ("_loop", "_queues")
+    __slots__ = ("_queues", "loop")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        self.loop = loop  # read by every connection the server makes: see loop_of()
         self._queues: dict[float, _DelayQueue] = {}
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop these timers run on."""
-        return self._loop
 
     def call_later(self, delay: float, callback: Callable[[], object]) -> Timer:
         """Call ``callback()`` after ``delay`` seconds, as loop.call_later(); return the timer."""
         queue = self._queues.get(delay)
         if queue is None:
             if len(self._queues) >= _MAX_DELAYS:
-                return self._loop.call_later(delay, callback)
-            queue = self._queues[delay] = _DelayQueue(self._loop)
+                return self.loop.call_later(delay, callback)
+            queue = self._queues[delay] = _DelayQueue(self.loop)
         # _DelayQueue.add(), inlined: one call less per timer.
-        deadline = Deadline(queue, callback, self._loop.time() + delay)
+        deadline = Deadline(queue, callback, self.loop.time() + delay)
         queue.due[deadline] = None
         if queue.timer is None:
             queue.arm(deadline.when)
