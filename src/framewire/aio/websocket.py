@@ -583,7 +583,8 @@ class WebSocket(asyncio.BufferedProtocol):
         if inbox.closed and not inbox.has_pieces and not inbox.receiving:
             # The usual end, without raising ConnectionClosedOK only to catch it
             # (benchmarks/run.py, handshakes per second).
-            await self._finish_closing()
+            if not self._closed or self.connection.pending_failure is not None:
+                await self._finish_closing()  # a coroutine less when there is nothing to do
             if self._closed_ok():
                 raise StopAsyncIteration
             raise self._closed_exception()
