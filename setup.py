@@ -64,6 +64,7 @@ if BUILD_SPEEDUPS != "no":
                     "next_message",
                     "poller",
                     "direct_writer",
+                    "websocket_methods",
                 )
             ],
             depends=["src/framewire/_speedups_c/speedups.h"],

@@ -8,6 +8,7 @@
  *   Poller              none: without it each socket is read by its transport     (poller.c)
  *   DirectWriter        none: without it every write goes through the transport   (direct_writer.c)
  *   SENT                none: send() returns a coroutine when it did not write at once (ditto)
+ *   WebSocketMethods    framewire.aio.websocket.PyWebSocketMethods       (websocket_methods.c)
  *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
  *     its anext()       PyInbox.anext, an async method                     (next_message.c)
@@ -17,6 +18,10 @@
  */
 
 #include "speedups.h"
+
+#ifdef __linux__
+PyObject *fw_sent = NULL;
+#endif
 
 static int
 add_type(PyObject *module, PyTypeObject *type, const char *name)
@@ -48,9 +53,12 @@ speedups_exec(PyObject *module)
         PyType_Ready(&fw_CompletedType) < 0) {
         return -1;
     }
-    PyObject *sent = PyType_GenericNew(&fw_CompletedType, NULL, NULL);
-    if (sent == NULL || PyModule_AddObject(module, "SENT", sent) < 0) {
-        Py_XDECREF(sent);
+    /* Kept for good: WebSocketMethods.send() returns it too. */
+    fw_sent = PyType_GenericNew(&fw_CompletedType, NULL, NULL);
+    if (fw_sent == NULL || PyModule_AddObjectRef(module, "SENT", fw_sent) < 0) {
+        return -1;
+    }
+    if (add_type(module, &fw_WebSocketMethodsType, "WebSocketMethods") < 0) {
         return -1;
     }
 #endif

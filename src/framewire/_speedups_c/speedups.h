@@ -46,6 +46,8 @@ extern PyTypeObject fw_InboxType;
 extern PyTypeObject fw_PollerType;       /* poller.c */
 extern PyTypeObject fw_DirectWriterType; /* direct_writer.c */
 extern PyTypeObject fw_CompletedType;
+extern PyObject *fw_sent;                     /* SENT, the finished coroutine (module.c) */
+extern PyTypeObject fw_WebSocketMethodsType; /* websocket_methods.c */
 /* direct_writer.c: a boolean slot of a framewire.sansio.connection.Connection, read directly:
  * 1 or 0, 0 when ``connection`` is not a Connection, -1 on error */
 enum fw_connection_flag { FW_FRAME_NOW_OK, FW_WHOLE_FRAMES_OK };

@@ -12,9 +12,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Coroutine, Iterable
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from framewire.aio.inbox import Inbox
+from framewire.aio.inbox import Inbox, PyInbox
 from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.aio.socket_poller import SENT, PolledSocket, closes_at_once, take_over_socket
@@ -28,6 +28,7 @@ from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.events import ConnectionFailed, MessageChunk, Pong
 from framewire.sansio.headers import Headers
 from framewire.sansio.payload_buffer import whole_payload
+from framewire.sansio.speedups import c_twin
 
 __all__ = ["Request", "WebSocket"]
 
@@ -66,7 +67,74 @@ class Request:
         return f"Request({self.target!r})"
 
 
-class WebSocket(asyncio.BufferedProtocol):
+class PyWebSocketMethods:
+    """WebSocket.send() and ``__anext__``: the two calls of every message in a handler.
+
+    WebSocket derives from this class, or from its C twin ``framewire._speedups.WebSocketMethods``
+    when the accelerator was built (Linux): as Python methods their frames cost about a third of
+    the server's own instructions per message (benchmarks/run.py, 64-byte round trips). Both
+    read the WebSocket's attributes below by name.
+    """
+
+    __slots__ = ()
+
+    _polled: PolledSocket | None
+    connection: Connection
+    _inbox: PyInbox  # or the C Inbox, its twin
+    _loop: asyncio.AbstractEventLoop
+
+    def send(
+        self,
+        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
+        *,
+        compress: bool = True,
+    ) -> Coroutine[Any, Any, None]:
+        """Send a message; waits while the write buffer is above its high-water mark.
+
+        Use it as a coroutine: ``await ws.send(message)``, or hand it to asyncio.create_task().
+        A small message may be written to the socket during the call itself; the returned
+        coroutine then has nothing left to do.
+
+        Args:
+            message: ``str`` (text), bytes-like (binary), or an iterable / async iterable of
+                ``str`` or bytes, sent as one fragmented message of that type.
+            compress: False to send this message uncompressed even when deflate was negotiated.
+
+        Raises:
+            ConnectionClosed: the connection is closing or closed.
+            TypeError: the message is of an unsupported type.
+        """
+        # Not a coroutine function: the commonest send (benchmarks/run.py, round trips) costs
+        # one C call and no coroutine (_speedups_c/direct_writer.c).
+        polled = self._polled
+        if polled is not None and polled.send_message(self.connection, message):
+            return cast(Coroutine[Any, Any, None], SENT)
+        return self._send(message, compress)
+
+    def _send(
+        self,
+        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
+        compress: bool,
+    ) -> Coroutine[Any, Any, None]:
+        """send()'s general path, as a coroutine (WebSocket's)."""
+        raise NotImplementedError
+
+    def __anext__(self) -> Awaitable[Message]:
+        """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
+        # Not a coroutine function: the Inbox returns the awaitable, which takes a queued
+        # message or waits for one without a coroutine of its own (benchmarks/run.py, round
+        # trips), and leaves everything else to _anext_general().
+        return self._inbox.anext(self, self._loop)  # type: ignore[arg-type]  # a WebSocket
+
+
+# What WebSocket derives from: the C twin when there is one, else the Python one.
+if TYPE_CHECKING:
+    _WebSocketMethods = PyWebSocketMethods
+else:
+    _WebSocketMethods = c_twin("WebSocketMethods") or PyWebSocketMethods
+
+
+class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
     """An open WebSocket connection.
 
     Iterate over it to receive messages (``str`` for text, ``bytes`` for binary) until a normal
@@ -570,13 +638,6 @@ class WebSocket(asyncio.BufferedProtocol):
     def __aiter__(self) -> WebSocket:
         return self
 
-    def __anext__(self) -> Awaitable[Message]:
-        """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
-        # Not a coroutine function: the Inbox returns the awaitable, which takes a queued
-        # message or waits for one without a coroutine of its own (benchmarks/run.py, round
-        # trips), and leaves everything else to _anext_general().
-        return self._inbox.anext(self, self._loop)
-
     async def _anext_general(self) -> Message:
         """__anext__()'s general path: any message, any state, ConnectionClosedOK ends it."""
         inbox = self._inbox
@@ -596,34 +657,6 @@ class WebSocket(asyncio.BufferedProtocol):
             return await self._recv_rest(data, is_text)
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
-
-    def send(
-        self,
-        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
-        *,
-        compress: bool = True,
-    ) -> Coroutine[Any, Any, None]:
-        """Send a message; waits while the write buffer is above its high-water mark.
-
-        Use it as a coroutine: ``await ws.send(message)``, or hand it to asyncio.create_task().
-        A small message may be written to the socket during the call itself; the returned
-        coroutine then has nothing left to do.
-
-        Args:
-            message: ``str`` (text), bytes-like (binary), or an iterable / async iterable of
-                ``str`` or bytes, sent as one fragmented message of that type.
-            compress: False to send this message uncompressed even when deflate was negotiated.
-
-        Raises:
-            ConnectionClosed: the connection is closing or closed.
-            TypeError: the message is of an unsupported type.
-        """
-        # Not a coroutine function: the commonest send (benchmarks/run.py, round trips) costs
-        # one C call and no coroutine (_speedups_c/direct_writer.c).
-        polled = self._polled
-        if polled is not None and polled.send_message(self.connection, message):
-            return cast(Coroutine[Any, Any, None], SENT)
-        return self._send(message, compress)
 
     async def _send(
         self,
