@@ -63,18 +63,35 @@ class State(enum.Enum):
     SWITCHED = "switched protocols"
 
 
+# Read at every parsing step: see _OPEN in sansio/connection.py.
+_START_LINE, _HEADERS, _BODY_LENGTH, _CHUNK_SIZE = (
+    State.START_LINE,
+    State.HEADERS,
+    State.BODY_LENGTH,
+    State.CHUNK_SIZE,
+)
+_CHUNK_DATA, _CHUNK_END, _TRAILERS, _BODY_UNTIL_EOF = (
+    State.CHUNK_DATA,
+    State.CHUNK_END,
+    State.TRAILERS,
+    State.BODY_UNTIL_EOF,
+)
+_DONE, _UPGRADED, _FAILED, _SWITCHED = State.DONE, State.UPGRADED, State.FAILED, State.SWITCHED
+_CLOSED = State.CLOSED
+
+
 _STEP_BUDGET = 256  # parsing steps per call; see MessageParser._run
 _CHUNK_STATES_PER_STEP = 32  # chunk size / data / end states handled in one step
 _PARSING_STATES = frozenset(
     {
-        State.START_LINE,
-        State.HEADERS,
-        State.BODY_LENGTH,
-        State.CHUNK_SIZE,
-        State.CHUNK_DATA,
-        State.CHUNK_END,
-        State.TRAILERS,
-        State.BODY_UNTIL_EOF,
+        _START_LINE,
+        _HEADERS,
+        _BODY_LENGTH,
+        _CHUNK_SIZE,
+        _CHUNK_DATA,
+        _CHUNK_END,
+        _TRAILERS,
+        _BODY_UNTIL_EOF,
     }
 )
 
@@ -95,7 +112,7 @@ class MessageParser:
         self._scan = 0
         self._events: list[Event] = []
         self._body_parts = bytearray()
-        self._state = State.START_LINE
+        self._state = _START_LINE
         self._eof = False
         self._budget_exhausted = False
         self._reset_message()
@@ -112,7 +129,7 @@ class MessageParser:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes received from the peer; never raises on bad input."""
-        if self._eof or self._state in (State.FAILED, State.SWITCHED, State.CLOSED):
+        if self._eof or self._state in (_FAILED, _SWITCHED, _CLOSED):
             return
         self._buffer += data
         if self._state in _PARSING_STATES:
@@ -136,13 +153,13 @@ class MessageParser:
         data = bytes(self._buffer[self._start :])
         self._buffer = bytearray()
         self._start = self._scan = 0
-        if self._state is not State.FAILED:
-            self._state = State.SWITCHED
+        if self._state is not _FAILED:
+            self._state = _SWITCHED
         return data
 
     def _set_max_body_size(self, max_body_size: int) -> None:
         self._max_body_size = max_body_size
-        if self._state in (State.BODY_LENGTH, State.CHUNK_DATA, State.CHUNK_END, State.CHUNK_SIZE):
+        if self._state in (_BODY_LENGTH, _CHUNK_DATA, _CHUNK_END, _CHUNK_SIZE):
             committed = self._body_received + self._remaining
             if committed > max_body_size:
                 self._fail(
@@ -150,10 +167,10 @@ class MessageParser:
                 )
 
     def _next_message(self) -> None:
-        if self._state is not State.DONE:
+        if self._state is not _DONE:
             raise RuntimeError(f"no complete message to move past (state: {self._state.value})")
         self._reset_message()
-        self._state = State.START_LINE
+        self._state = _START_LINE
         self._run()
 
     # Hooks.
@@ -172,16 +189,14 @@ class MessageParser:
 
     def _eof_at_boundary(self) -> None:
         """Handle EOF between messages (requests: a clean close)."""
-        self._state = State.CLOSED
+        self._state = _CLOSED
 
     # The loop.
 
     @property
     def is_idle(self) -> bool:
         """True between messages with nothing buffered: the next byte starts a new message."""
-        return (
-            self._state is State.START_LINE and self._start == len(self._buffer) and not self._eof
-        )
+        return self._state is _START_LINE and self._start == len(self._buffer) and not self._eof
 
     @property
     def has_more_to_parse(self) -> bool:
@@ -223,16 +238,16 @@ class MessageParser:
     def _fail(self, error: ParseError) -> None:
         self._flush_body()
         self._events.append(self._error_event(error))
-        self._state = State.FAILED
+        self._state = _FAILED
         self._buffer = bytearray()
         self._start = self._scan = 0
 
     def _apply_eof(self) -> None:
-        if self._state is State.BODY_UNTIL_EOF:
+        if self._state is _BODY_UNTIL_EOF:
             self._finish_message(Headers())
-        elif self._state is State.START_LINE and self._start == len(self._buffer):
+        elif self._state is _START_LINE and self._start == len(self._buffer):
             self._eof_at_boundary()
-        elif self._state in (State.START_LINE, State.HEADERS):
+        elif self._state in (_START_LINE, _HEADERS):
             raise ParseError(400, "connection closed before the end of the head")
         else:
             raise ParseError(400, "connection closed before the end of the body")
@@ -245,7 +260,7 @@ class MessageParser:
     def _finish_message(self, trailers: Headers) -> None:
         self._flush_body()
         self._events.append(EndOfMessage(trailers))
-        self._state = State.DONE
+        self._state = _DONE
 
     # Lines.
 
@@ -284,15 +299,15 @@ class MessageParser:
             return True  # RFC 9112 2.2: ignore empty lines before the start line.
         self._head_size = len(line) + 2
         self._parse_start_line(line)
-        self._state = State.HEADERS
+        self._state = _HEADERS
         return True
 
     def _step_header(self) -> bool:
         """Read one field line of the head or of the trailer section."""
         limits = self._limits
-        if not self._fields and self._state is State.HEADERS and self._step_whole_head():
+        if not self._fields and self._state is _HEADERS and self._step_whole_head():
             return True
-        kind = "header" if self._state is State.HEADERS else "trailer"
+        kind = "header" if self._state is _HEADERS else "trailer"
         room = limits.max_head_size - self._head_size - 2
         try:
             line = self._read_line(min(limits.max_header_line, max(room, 0)))
@@ -310,7 +325,7 @@ class MessageParser:
         if not line:
             fields = Headers(self._fields)
             self._fields = []
-            if self._state is State.HEADERS:
+            if self._state is _HEADERS:
                 self._on_head_complete(fields)
             else:
                 self._finish_message(fields)
@@ -352,21 +367,21 @@ class MessageParser:
             self._finish_message(Headers())
         else:
             self._remaining = content_length
-            self._state = State.BODY_LENGTH
+            self._state = _BODY_LENGTH
 
     def _begin_chunked_body(self) -> None:
-        self._state = State.CHUNK_SIZE
+        self._state = _CHUNK_SIZE
 
     def _begin_body_until_eof(self) -> None:
         self._remaining = 0
-        self._state = State.BODY_UNTIL_EOF
+        self._state = _BODY_UNTIL_EOF
 
     def _step_body_bytes(self) -> bool:
         """Move body bytes from the buffer to the pending BodyData."""
         available = len(self._buffer) - self._start
         if available <= 0:
             return False
-        if self._state is State.BODY_UNTIL_EOF:
+        if self._state is _BODY_UNTIL_EOF:
             room = self._max_body_size - self._body_received
             if available > room:
                 # Hand over what fits first, so that the events do not depend on the reads.
@@ -380,7 +395,7 @@ class MessageParser:
         self._body_parts += self._buffer[start : start + size]
         self._start = start + size
         self._body_received += size
-        if self._remaining == 0 and self._state is State.BODY_LENGTH:
+        if self._remaining == 0 and self._state is _BODY_LENGTH:
             self._finish_message(Headers())
         return True
 
@@ -395,12 +410,12 @@ class MessageParser:
         progressed = False
         for _ in range(_CHUNK_STATES_PER_STEP):
             state = self._state
-            if state is State.CHUNK_SIZE:
+            if state is _CHUNK_SIZE:
                 if not self._read_chunk_size():
                     return progressed
-                if self._state is State.TRAILERS:
+                if self._state is _TRAILERS:
                     return True
-            elif state is State.CHUNK_DATA:
+            elif state is _CHUNK_DATA:
                 start = self._start
                 size = min(len(buffer) - start, self._remaining)
                 if size <= 0:
@@ -410,7 +425,7 @@ class MessageParser:
                 self._body_received += size
                 self._remaining -= size
                 if self._remaining == 0:
-                    self._state = State.CHUNK_END
+                    self._state = _CHUNK_END
             else:
                 start = self._start
                 available = len(buffer) - start
@@ -418,7 +433,7 @@ class MessageParser:
                     if buffer[start] != 0x0D or buffer[start + 1] != 0x0A:
                         raise ParseError(400, "chunk data not followed by CRLF")
                     self._start = start + 2
-                    self._state = State.CHUNK_SIZE
+                    self._state = _CHUNK_SIZE
                 else:
                     if available == 1 and buffer[start] != 0x0D:
                         raise ParseError(400, "chunk data not followed by CRLF")
@@ -438,7 +453,7 @@ class MessageParser:
         size = parse_chunk_size(line)
         if size == 0:
             self._head_size = 0  # the trailer section gets its own max_head_size
-            self._state = State.TRAILERS
+            self._state = _TRAILERS
             return True
         self._chunks += 1
         if self._chunks > self._limits.max_chunks:
@@ -446,19 +461,19 @@ class MessageParser:
         if self._body_received + size > self._max_body_size:
             raise ParseError(413, f"body exceeds max_body_size={self._max_body_size}")
         self._remaining = size
-        self._state = State.CHUNK_DATA
+        self._state = _CHUNK_DATA
         return True
 
 
 # The step for each parsing state, as plain functions: one table for every parser instead of a
 # dict of bound methods built per connection (benchmarks/run.py, handshakes per second).
 _STEPS: dict[State, Callable[[MessageParser], bool]] = {
-    State.START_LINE: MessageParser._step_start_line,
-    State.HEADERS: MessageParser._step_header,
-    State.BODY_LENGTH: MessageParser._step_body_bytes,
-    State.CHUNK_SIZE: MessageParser._step_chunked,
-    State.CHUNK_DATA: MessageParser._step_chunked,
-    State.CHUNK_END: MessageParser._step_chunked,
-    State.TRAILERS: MessageParser._step_header,
-    State.BODY_UNTIL_EOF: MessageParser._step_body_bytes,
+    _START_LINE: MessageParser._step_start_line,
+    _HEADERS: MessageParser._step_header,
+    _BODY_LENGTH: MessageParser._step_body_bytes,
+    _CHUNK_SIZE: MessageParser._step_chunked,
+    _CHUNK_DATA: MessageParser._step_chunked,
+    _CHUNK_END: MessageParser._step_chunked,
+    _TRAILERS: MessageParser._step_header,
+    _BODY_UNTIL_EOF: MessageParser._step_body_bytes,
 }
