@@ -171,8 +171,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         super().connection_made(transport)
         if self._registry is not None:
             self._registry.add(self)
-        # _start_timer() without its _cancel_timer(): a new connection has no timer yet.
-        self._timer = self._timers.call_later(self._limits.header_timeout, self._on_header_timeout)
+        self._start_timer(self._limits.header_timeout, self._on_header_timeout)
 
     @property
     def _parser(self) -> RequestParser:

@@ -490,9 +490,6 @@ class Connection:
             mask = self._masks.next_mask()
             header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1, mask=mask)
             self._outgoing.append(header + apply_mask(payload, mask))
-        elif length < 126 and fin and not rsv1:
-            # encode_frame_header()'s commonest case, inlined: control frames take it.
-            self._outgoing.append(bytes((0x80 | opcode, length)) + payload)
         elif length < 4096:
             header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1)
             self._outgoing.append(header + payload)
