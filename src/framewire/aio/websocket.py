@@ -441,9 +441,11 @@ class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
                 # small header is cheaper (benchmarks/run.py, 1 MiB echo).
                 for chunk in chunks:
                     write(chunk)
-            elif self._polled is None:
-                transport.writelines(chunks)
             else:
+                # Not transport.writelines(): from Python 3.12 asyncio's selector transport
+                # queues what it cannot send there without calling pause_writing(), so send()
+                # would never wait for a peer that stops reading. On 3.11 writelines() was this
+                # same join.
                 write(b"".join(chunks))
         if connection.close_sent is not None and connection.close_expected():
             self._start_closing_transport()
