@@ -1,5 +1,7 @@
 """The ``framewire`` command: argument parsing and wiring, nothing else.
 
+framewire chat [--host 127.0.0.1] [--port 8080] [--data-dir ./framewire-data] [--max-upload SIZE]
+               [--redis URL] [--workers N] [--allow-origin ORIGIN ...] [--<limit> VALUE ...]
 framewire echo [--host 127.0.0.1] [--port 9001] [--no-compression] [--max-message-size BYTES]
 framewire client URL
 """
@@ -9,13 +11,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import re
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import framewire
 from framewire.aio.websocket import WebSocket
+
+if TYPE_CHECKING:
+    from framewire.chat.config import ChatConfig
 
 __all__ = ["main"]
 
@@ -32,9 +41,100 @@ def _size(text: str) -> int:
     return value
 
 
+_SIZE = re.compile(r"(\d+)\s*(|b|k|kb|kib|m|mb|mib|g|gb|gib)", re.IGNORECASE)
+_BYTE_LIMITS = frozenset({"max_message", "max_frame", "max_upload", "slow_reader_bytes"})
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}
+
+
+def _size_with_unit(text: str) -> int:
+    """Parse ``512M``, ``1GiB``, ``4096``: bytes, with K/M/G meaning KiB/MiB/GiB."""
+    match = _SIZE.fullmatch(text.strip())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size such as 4096, 64K, 512M or 1G")
+    value = int(match.group(1)) * _UNITS[match.group(2)[:1].lower()]
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+    return value
+
+
+def _add_chat_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from framewire.chat.limits import ChatLimits
+
+    chat = commands.add_parser(
+        "chat",
+        help="run the chat app (page, WebSocket, history, uploads) on one port",
+        description="Serve the real-time chat: open the printed URL in a browser.",
+    )
+    chat.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    chat.add_argument("--port", type=int, default=8080, help="port to listen on (8080)")
+    chat.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("framewire-data"),
+        help="history (SQLite) and uploads live here (./framewire-data)",
+    )
+    chat.add_argument("--redis", metavar="URL", help="share the room through Redis (redis://)")
+    chat.add_argument(
+        "--workers", type=int, default=1, help="processes serving the port (needs --redis)"
+    )
+    chat.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="also let pages of ORIGIN open the WebSocket (repeatable)",
+    )
+    chat.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    defaults = ChatLimits()
+    docs = _limit_docs()
+    for field in dataclasses.fields(ChatLimits):
+        default = getattr(defaults, field.name)
+        is_size = field.name in _BYTE_LIMITS
+        chat.add_argument(
+            "--" + field.name.replace("_", "-"),
+            dest="limit_" + field.name,
+            type=_size_with_unit
+            if is_size
+            else (int if isinstance(default, int) else _positive_number),
+            default=default,
+            metavar="SIZE" if is_size else "N",
+            help=f"{docs.get(field.name, '')} (default {default})",
+        )
+
+
+def _limit_docs() -> dict[str, str]:
+    """Each ChatLimits field's one-line description, from its docstring."""
+    from framewire.chat.limits import ChatLimits
+
+    docs: dict[str, str] = {}
+    name = None
+    for line in (ChatLimits.__doc__ or "").splitlines():
+        match = re.match(r"\s{8}(\w+): (.*)", line)
+        if match:
+            name = match.group(1)
+            docs[name] = match.group(2)
+        elif name and line.startswith(" " * 12):
+            docs[name] += " " + line.strip()
+    return {key: value.replace("%", "%%").replace("``", "") for key, value in docs.items()}
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="framewire", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="framewire",
+        description="framewire: a WebSocket and HTTP/1.1 stack for asyncio, and its chat app.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_chat_command(commands)
     echo = commands.add_parser("echo", help="run a WebSocket echo server on any path")
     echo.add_argument("--host", default="127.0.0.1")
     echo.add_argument("--port", type=int, default=9001)
@@ -101,11 +201,63 @@ async def run_client(url: str, compression: bool) -> None:
         await printer
 
 
+def chat_config(args: argparse.Namespace) -> ChatConfig:
+    """Return the ChatConfig that ``framewire chat``'s parsed arguments describe.
+
+    Raises:
+        ValueError: the arguments contradict each other (the message says how).
+    """
+    from framewire.chat.config import ChatConfig
+    from framewire.chat.limits import ChatLimits
+    from framewire.chat.origin import OriginPolicy
+
+    if args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    if args.workers > 1 and not args.redis:
+        raise ValueError(
+            f"--workers {args.workers} needs --redis URL: without Redis each process would "
+            "have its own room"
+        )
+    if args.redis and not args.redis.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError(f"--redis {args.redis!r} is not a redis:// URL")
+    OriginPolicy(args.allow_origin)  # raises on a malformed origin
+    limits = ChatLimits(
+        **{
+            field.name: getattr(args, "limit_" + field.name)
+            for field in dataclasses.fields(ChatLimits)
+        }
+    )
+    return ChatConfig(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        redis_url=args.redis,
+        workers=args.workers,
+        allow_origins=tuple(args.allow_origin),
+        reuse_port=args.reuse_port,
+        limits=limits,
+    )
+
+
+def _run_chat(args: argparse.Namespace) -> int:
+    config = chat_config(args)
+    if config.workers > 1:
+        from framewire.chat.workers import run_workers
+
+        return run_workers(config)
+    from framewire.chat.run import run_chat
+
+    asyncio.run(run_chat(config))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``framewire`` command; return its exit status."""
     args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "chat":
+            return _run_chat(args)
         if args.command == "echo":
             asyncio.run(
                 run_echo(args.host, args.port, not args.no_compression, args.max_message_size)
@@ -114,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_client(args.url, not args.no_compression))
     except KeyboardInterrupt:
         return 130
-    except (OSError, framewire.FramewireError) as exc:
+    except (OSError, ValueError, RuntimeError, framewire.FramewireError) as exc:
         print(f"framewire: {exc}", file=sys.stderr)
         return 1
     return 0
