@@ -10,6 +10,10 @@ need_apt=()
 command -v node >/dev/null && command -v npm >/dev/null || need_apt+=(nodejs npm)
 command -v openssl >/dev/null || need_apt+=(openssl)
 command -v gcc >/dev/null || need_apt+=(gcc)
+# The chat's browser tests drive Debian's chromium through playwright (never `playwright
+# install`: it downloads its own browser); its Redis tests start redis-server themselves.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+command -v redis-server >/dev/null || need_apt+=(redis-server)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "== installing Debian packages: ${need_apt[*]}"
     as_root apt-get update -qq
@@ -40,3 +44,21 @@ python3 -m coverage report
 
 echo "== pytest of the asyncio layer and conformance on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
 FRAMEWIRE_NO_SPEEDUPS=1 python3 -m pytest -q -p no:cacheprovider tests/aio tests/conformance tests/sansio
+
+# The newest Python found (pyenv's, or on PATH) runs the suite too: asyncio changes between
+# versions (3.12's writelines() stopped pausing writers), and most users run a newer Python.
+newest=""
+for version in 3.14 3.13 3.12; do
+    for candidate in "$(command -v "python$version" || true)" "$HOME"/.pyenv/versions/"$version"*/bin/python; do
+        if [ -x "$candidate" ]; then newest="$candidate"; break 2; fi
+    done
+done
+if [ -n "$newest" ]; then
+    venv=".venv-newest"
+    echo "== pytest on the newest Python found: $("$newest" --version) ($newest)"
+    [ -x "$venv/bin/python" ] || "$newest" -m venv "$venv"
+    FRAMEWIRE_BUILD_SPEEDUPS=yes "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not browser" "$@"
+else
+    echo "== no Python newer than $(python3 --version) found: skipping the newest-Python pass"
+fi

@@ -16,6 +16,8 @@ ALLOWED = {
     "sansio": {"sansio", "exceptions", "_speedups"},
     "aio": {"sansio", "aio", "exceptions"},
     "http": {"sansio", "aio", "http", "exceptions"},
+    # The chat is an application like any user's: framewire's public API and framewire.http.
+    "chat": {"", "http", "chat"},
 }
 
 

@@ -18,9 +18,10 @@ from framewire.chat.hub import Hub
 from framewire.chat.origin import OriginPolicy
 from framewire.chat.store import Draft, StoreUnavailable
 from framewire.chat.upload_types import classify_upload
-from framewire.exceptions import HTTPError
+from framewire import HTTPError
 from framewire.http import (
     App,
+    HTTPLimits,
     Request,
     Response,
     error_response,
@@ -28,7 +29,6 @@ from framewire.http import (
     json_response,
     save_uploads,
 )
-from framewire.sansio.limits import HTTPLimits
 
 __all__ = ["PAGE_DIR", "build_app", "clean_username"]
 

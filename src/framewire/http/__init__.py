@@ -16,10 +16,12 @@ from framewire.http.messages import (
 )
 from framewire.http.static import StaticFiles
 from framewire.http.uploads import SavedFile, UploadResult, save_uploads
+from framewire.sansio.limits import HTTPLimits
 
 __all__ = [
     "App",
     "FileBody",
+    "HTTPLimits",
     "Request",
     "Response",
     "Route",
