@@ -22,6 +22,7 @@ DOCUMENTED = {
     "HTTPError",
     "InvalidURI",
     "InvalidState",
+    "DeflateConfig",
 }
 
 
@@ -40,5 +41,12 @@ def test_exception_tree() -> None:
     assert issubclass(framewire.ConnectionClosedError, framewire.ConnectionClosed)
     assert issubclass(framewire.PayloadTooBig, framewire.ProtocolError)
     assert issubclass(framewire.InvalidStatus, framewire.InvalidHandshake)
-    for name in DOCUMENTED - {"serve", "connect", "broadcast", "Server", "WebSocket"}:
+    for name in DOCUMENTED - {
+        "serve",
+        "connect",
+        "broadcast",
+        "Server",
+        "WebSocket",
+        "DeflateConfig",
+    }:
         assert issubclass(getattr(framewire, name), framewire.FramewireError)

@@ -29,11 +29,13 @@ from framewire.exceptions import (
     PayloadTooBig,
     ProtocolError,
 )
+from framewire.sansio.deflate_negotiation import DeflateConfig
 
 __all__ = [
     "ConnectionClosed",
     "ConnectionClosedError",
     "ConnectionClosedOK",
+    "DeflateConfig",
     "FramewireError",
     "HTTPError",
     "InvalidHandshake",

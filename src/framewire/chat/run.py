@@ -79,6 +79,10 @@ async def run_chat(config: ChatConfig, *, on_ready: Callable[[str], None] | None
             None if sock else config.port,
             sock=sock,
             max_message_size=config.limits.max_frame,
+            # Each message compressed from a fresh context: broadcast() then compresses it once
+            # for every client instead of once per client, and idle connections hold no zlib
+            # state (RFC 7692 7.1.1.1 lets the server choose this without being asked).
+            compression=framewire.DeflateConfig(server_no_context_takeover=True),
         ) as server:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):
