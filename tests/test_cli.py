@@ -69,6 +69,31 @@ def test_client_sends_typed_lines_and_prints_messages() -> None:
     assert "< hello" in result.stdout and "< world" in result.stdout
 
 
+def test_client_exits_when_the_server_closes_while_stdin_stays_open() -> None:
+    process, port = start_echo()
+    client = subprocess.Popen(
+        [sys.executable, "-m", "framewire", "client", f"ws://127.0.0.1:{port}/"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdin is not None and client.stdout is not None
+        client.stdin.write("ping\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "< ping"  # connected, and echoing
+        os.kill(process.pid, signal.SIGTERM)  # the server closes with 1001; stdin stays open
+        assert client.wait(timeout=15) == 0
+        assert client.stderr is not None
+        assert "connection closed: code 1001" in client.stderr.read()
+    finally:
+        stop(process)
+        if client.poll() is None:
+            client.kill()
+            client.wait()
+
+
 def test_bad_arguments_are_explained() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "framewire", "echo", "--max-message-size", "lots"],

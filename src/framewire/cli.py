@@ -16,6 +16,7 @@ import logging
 import re
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -176,24 +177,62 @@ async def run_echo(host: str, port: int, compression: bool, max_message_size: in
         await server.serve_forever()
 
 
+def _read_lines_in_thread(loop: asyncio.AbstractEventLoop) -> asyncio.Queue[str]:
+    """Return a queue of the lines typed on stdin, with "" at its end.
+
+    A daemon thread reads: a thread of the loop's executor blocked in readline() would keep
+    asyncio.run() from returning after the server closed the connection.
+    """
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+        loop.call_soon_threadsafe(lines.put_nowait, "")
+
+    threading.Thread(target=read, name="framewire-client-stdin", daemon=True).start()
+    return lines
+
+
+CLIENT_QUIET_TIME = 0.5  # seconds without a message, after stdin ends, before closing
+
+
 async def run_client(url: str, compression: bool) -> None:
-    """Send each line typed on stdin; print each message received; exit on EOF or close."""
+    """Send each line typed on stdin; print each message received.
+
+    At the end of stdin, waits for replies until none has come for CLIENT_QUIET_TIME, then
+    closes the connection. Ends at once when the server closes it.
+    """
+    loop = asyncio.get_running_loop()
     async with framewire.connect(url, compression="deflate" if compression else None) as ws:
         print(f"connected to {url}; type lines to send, Ctrl-D to quit", file=sys.stderr)
+        last_message = loop.time()
 
         async def print_messages() -> None:
+            nonlocal last_message
             try:
                 async for message in ws:
+                    last_message = loop.time()
                     text = message if isinstance(message, str) else f"<binary {message!r}>"
                     print(f"< {text}", flush=True)
             except framewire.ConnectionClosed as exc:
                 print(f"connection closed: {exc}", file=sys.stderr)
+            else:
+                print(f"connection closed: code {ws.close_code}", file=sys.stderr)
 
         printer = asyncio.create_task(print_messages())
-        loop = asyncio.get_running_loop()
-        while not printer.done():
-            line = await loop.run_in_executor(None, sys.stdin.readline)
+        lines = _read_lines_in_thread(loop)
+        while True:
+            next_line = asyncio.ensure_future(lines.get())
+            await asyncio.wait({next_line, printer}, return_when=asyncio.FIRST_COMPLETED)
+            if not next_line.done():
+                next_line.cancel()
+                break  # the server closed the connection
+            line = next_line.result()
             if not line:
+                last_message = loop.time()
+                while not printer.done() and loop.time() - last_message < CLIENT_QUIET_TIME:
+                    await asyncio.wait({printer}, timeout=CLIENT_QUIET_TIME / 5)
                 break
             with contextlib.suppress(framewire.ConnectionClosed):
                 await ws.send(line.rstrip("\n"))
