@@ -17,9 +17,16 @@ from __future__ import annotations
 import asyncio
 import errno
 import socket
-from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any
+
+from framewire.aio.asyncio_internals import (
+    has_raw_accept,
+    make_socket_transport,
+    raw_accept,
+    server_sockets,
+    server_uses_tls,
+)
 
 __all__ = ["ACCEPT_RETRY_DELAY", "accept_connections"]
 
@@ -38,13 +45,12 @@ def accept_connections(
     Returns False, having changed nothing, when the loop or server is not one this can serve;
     then call ``server.start_serving()``. server.close() stops accepting either way.
     """
-    sockets = getattr(server, "_sockets", None)
+    sockets = server_sockets(server)
     if (
-        not isinstance(loop, selector_events.BaseSelectorEventLoop)
-        or not hasattr(loop, "_make_socket_transport")
-        or not sockets
-        or getattr(server, "_ssl_context", None) is not None
-        or not all(isinstance(sock, socket.socket) for sock in sockets)
+        make_socket_transport(loop) is None
+        or not has_raw_accept()
+        or sockets is None
+        or server_uses_tls(server)
     ):
         return False
     for sock in sockets:
@@ -80,11 +86,11 @@ class _Acceptor:
 
     def _accept(self) -> None:
         """Accept what is waiting (at most ``backlog``), as asyncio's _accept_connection()."""
-        make_transport: Any = self._loop._make_socket_transport  # type: ignore[attr-defined]
+        make_transport: Any = make_socket_transport(self._loop)
         family, kind, proto = self._kind
         for _ in range(self._backlog):
             try:
-                fd, address = self._sock._accept()  # type: ignore[attr-defined]
+                fd, address = raw_accept(self._sock)
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return  # nothing more waiting
             except OSError as exc:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from asyncio import selector_events
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from framewire.aio.asyncio_internals import PLAIN_TRANSPORT, is_selector_loop
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.sansio.connection import Connection
 from framewire.sansio.speedups import c_twin
@@ -36,7 +36,7 @@ _CInbox: Any = c_twin("Inbox")
 SENT: Any = c_twin("SENT")
 # Exactly asyncio's plain TCP transport: its subclasses and other transports may read
 # differently (TLS decrypts above it; uvloop's are not selector transports at all).
-_PLAIN_TRANSPORT: Any = getattr(selector_events, "_SelectorSocketTransport", None)
+_PLAIN_TRANSPORT: Any = PLAIN_TRANSPORT
 _pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
 
 
@@ -118,7 +118,7 @@ def take_over_socket(
         or _DirectWriter is None
         or _PLAIN_TRANSPORT is None
         or type(transport) is not _PLAIN_TRANSPORT
-        or not isinstance(loop, selector_events.BaseSelectorEventLoop)
+        or not is_selector_loop(loop)
         or transport.is_closing()
     ):
         return None
