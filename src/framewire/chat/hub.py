@@ -109,6 +109,7 @@ class Hub:
         self._clock = clock
         self._keys = (f"{process_id}:{number}" for number in itertools.count(1))
         self._tasks: set[asyncio.Future[None]] = set()
+        self._last_delivered = 0  # the newest seq the store handed over
 
     async def start(self) -> None:
         """Open the store and the presence."""
@@ -125,6 +126,14 @@ class Hub:
     def _deliver(self, message: ChatMessage) -> None:
         """A message was committed (by any process): send it to every client that lacks it."""
         seq = message.seq
+        if self._last_delivered and seq > self._last_delivered + 1:
+            # The store lost messages before this process read them (Redis trimmed its
+            # stream while this process was cut off): clients reload the history instead.
+            logger.warning(
+                "messages %d-%d never reached this process", self._last_delivered + 1, seq - 1
+            )
+            self._resync_everyone()
+        self._last_delivered = max(self._last_delivered, seq)
         text = _dumps(message.to_wire())
         targets = []
         for client in self.clients:
@@ -149,6 +158,11 @@ class Hub:
                 on_overflow="close",
                 buffer_limit=self.limits.slow_reader_bytes,
             )
+
+    def _resync_everyone(self) -> None:
+        targets = [client.websocket for client in self.clients if client.greeted]
+        if targets:
+            framewire.broadcast(targets, _dumps({"messageType": "resync"}))
 
     def _presence_changed(self, users: list[str]) -> None:
         text = _dumps({"messageType": "presence", "users": [escape(user) for user in users]})
