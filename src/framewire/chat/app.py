@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+from framewire import HTTPError
 from framewire.chat.config import ChatConfig
 from framewire.chat.hub import Hub
 from framewire.chat.origin import OriginPolicy
 from framewire.chat.store import Draft, StoreUnavailable
 from framewire.chat.upload_types import classify_upload
-from framewire import HTTPError
 from framewire.http import (
     App,
     HTTPLimits,

@@ -220,10 +220,12 @@ class Hub:
         except StoreUnavailable as error:
             await self._send_error(client, "not_delivered", f"history unavailable: {error}")
             missed = []
-        if len(missed) > self.limits.replay_limit:
-            # Too much to replay: the page reloads /chat-history and goes on from the newest.
+        newest = None if missed else await self.store.last_seq()
+        if len(missed) > self.limits.replay_limit or (newest is not None and since > newest):
+            # Too much to replay, or a since= from another history (a restored data dir):
+            # the page reloads /chat-history and goes on from the newest message.
             await websocket.send(_dumps({"messageType": "resync"}))
-            client.last_seq = await self.store.last_seq()
+            client.last_seq = await self.store.last_seq() if newest is None else newest
             missed = []
         for message in missed:
             if message.seq > client.last_seq:

@@ -114,13 +114,13 @@ class SQLiteStore:
     async def _commit_loop(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            await self._wakeup.wait()
-            self._wakeup.clear()
-            batch, self._pending = self._pending, []
-            if not batch:
+            if not self._pending:
                 if self._closing:
                     return
+                await self._wakeup.wait()
+                self._wakeup.clear()
                 continue
+            batch, self._pending = self._pending, []
             drafts = [draft for draft, _ in batch]
             try:
                 outcomes = await loop.run_in_executor(
