@@ -130,6 +130,9 @@ class ChatRoutes:
 
     async def upload(self, request: Request) -> Response:
         """POST /upload: store the file of field ``upload`` and post it as a chat message."""
+        refusal = self.origins.refusal(request.headers.get("Origin"), request.headers.get("Host"))
+        if refusal is not None:
+            raise HTTPError(403, refusal)  # another site's page posting in its visitor's name
         max_upload = self.limits.max_upload
         declared = request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > max_upload + _FORM_ALLOWANCE:
@@ -159,7 +162,7 @@ class ChatRoutes:
 
     async def _post_upload(self, fields: dict[str, str], path: Path) -> Response:
         caption = fields.get("message", "")
-        if len(caption.encode("utf-8", "surrogatepass")) > self.limits.max_message:
+        if len(caption.encode("utf-8")) > self.limits.max_message:
             raise HTTPError(413, f"message exceeds max_message={self.limits.max_message} bytes")
         client_id = fields.get("clientId") or None
         if client_id is not None and len(client_id) > 64:

@@ -40,6 +40,16 @@ logger = logging.getLogger("framewire.chat")
 
 _MAX_CLIENT_ID = 64
 _MAX_QUEUED_WHILE_REPLAYING = 10_000  # live messages held for one replaying client
+PRESENCE_DELAY = 0.1  # seconds during which presence changes are gathered into one list
+
+
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` has no lone surrogate (so it can be encoded as UTF-8)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _dumps(obj: dict[str, Any]) -> str:
@@ -66,6 +76,7 @@ class ChatClient:
         "live",
         "queued",
         "username",
+        "users_shown",
         "websocket",
     )
 
@@ -79,6 +90,7 @@ class ChatClient:
         self.last_typing = float("-inf")
         self.live = False
         self.greeted = False  # sent its first presence
+        self.users_shown: list[str] = []  # the last presence list it was sent
         self.queued: list[tuple[int, str]] = []
 
 
@@ -110,6 +122,7 @@ class Hub:
         self._keys = (f"{process_id}:{number}" for number in itertools.count(1))
         self._tasks: set[asyncio.Future[None]] = set()
         self._last_delivered = 0  # the newest seq the store handed over
+        self._presence_timer: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
         """Open the store and the presence."""
@@ -118,6 +131,9 @@ class Hub:
 
     async def close(self) -> None:
         """Close the presence and the store."""
+        if self._presence_timer is not None:
+            self._presence_timer.cancel()
+            self._presence_timer = None
         await self.presence.close()
         await self.store.close()
 
@@ -165,8 +181,13 @@ class Hub:
             framewire.broadcast(targets, _dumps({"messageType": "resync"}))
 
     def _presence_changed(self, users: list[str]) -> None:
-        text = _dumps({"messageType": "presence", "users": [escape(user) for user in users]})
-        targets = [client.websocket for client in self.clients if client.greeted]
+        shown = [escape(user) for user in users]
+        text = _dumps({"messageType": "presence", "users": shown})
+        targets = []
+        for client in self.clients:
+            if client.greeted and client.users_shown != shown:
+                client.users_shown = shown
+                targets.append(client.websocket)
         if targets:
             framewire.broadcast(
                 targets, text, on_overflow="close", buffer_limit=self.limits.slow_reader_bytes
@@ -179,7 +200,18 @@ class Hub:
             framewire.broadcast(targets, text, buffer_limit=self.limits.slow_reader_bytes)
 
     def _update_presence(self) -> None:
-        self.presence.set_local_users(sorted({client.username for client in self.clients}))
+        # Coalesced: when a thousand clients reconnect at once, the room hears a few dozen
+        # presence lists instead of one per connection to every connection (N squared).
+        if self._presence_timer is None:
+            loop = asyncio.get_running_loop()
+            self._presence_timer = loop.call_later(PRESENCE_DELAY, self._publish_presence)
+
+    def _publish_presence(self) -> None:
+        self._presence_timer = None
+        self.presence.set_local_users(self._local_users())
+
+    def _local_users(self) -> list[str]:
+        return sorted({client.username for client in self.clients})
 
     # ------------------------------------------------------------------ one connection
 
@@ -197,8 +229,11 @@ class Hub:
         self.clients.add(client)
         try:
             self._update_presence()
-            users = [escape(user) for user in self.presence.users()]
+            # This process's own users are current; the presence's may lag by PRESENCE_DELAY.
+            everyone = set(self.presence.users()) | set(self._local_users())
+            users = [escape(user) for user in sorted(everyone)]
             client.greeted = True
+            client.users_shown = users
             await websocket.send(_dumps({"messageType": "presence", "users": users}))
             if since is None:
                 client.live = True
@@ -263,7 +298,9 @@ class Hub:
     async def _chat_message(self, client: ChatClient, request: dict[str, Any]) -> None:
         client_id = request.get("clientId")
         if client_id is not None and (
-            not isinstance(client_id, str) or not 1 <= len(client_id) <= _MAX_CLIENT_ID
+            not isinstance(client_id, str)
+            or not 1 <= len(client_id) <= _MAX_CLIENT_ID
+            or not _is_unicode(client_id)
         ):
             await self._send_error(
                 client, "invalid", f"clientId must be a string of 1-{_MAX_CLIENT_ID} characters"
@@ -274,10 +311,14 @@ class Hub:
             reason = "missing field 'message'" if text is None else "'message' must be a string"
             await self._send_error(client, "invalid", reason, client_id)
             return
+        if not _is_unicode(text):
+            # JSON can carry lone surrogates ("\ud800"), which no UTF-8 store or peer accepts.
+            await self._send_error(client, "invalid", "message is not valid Unicode", client_id)
+            return
         if not text.strip():
             await self._send_error(client, "invalid", "message is empty", client_id)
             return
-        size = len(text.encode("utf-8", "surrogatepass"))
+        size = len(text.encode("utf-8"))
         if size > self.limits.max_message:
             await self._send_error(
                 client,

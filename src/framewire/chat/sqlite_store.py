@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 import uuid
@@ -29,6 +30,8 @@ from framewire.chat.store import (
 )
 
 __all__ = ["SQLiteStore"]
+
+logger = logging.getLogger("framewire.chat")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -126,10 +129,13 @@ class SQLiteStore:
                 outcomes = await loop.run_in_executor(
                     self._writer, self._write_batch, drafts, time.time()
                 )
-            except StoreUnavailable as error:
+            except Exception as error:  # any failure fails this batch, never the loop
+                reason = str(error) if isinstance(error, StoreUnavailable) else "store error"
+                if not isinstance(error, StoreUnavailable):
+                    logger.exception("could not store a batch of %d messages", len(batch))
                 for _, future in batch:
                     if not future.done():
-                        future.set_exception(StoreUnavailable(str(error)))
+                        future.set_exception(StoreUnavailable(reason))
                 continue
             listener = self._on_message
             for (_, future), outcome in zip(batch, outcomes, strict=True):
@@ -177,11 +183,13 @@ class SQLiteStore:
                 )
                 outcomes.append(AppendOutcome(message, duplicate=False))
             db.execute("COMMIT")
-        except sqlite3.Error as error:
+        except BaseException as error:
             with contextlib.suppress(sqlite3.Error):
                 if db.in_transaction:
                     db.execute("ROLLBACK")
-            raise StoreUnavailable(f"history database error: {error}") from error
+            if isinstance(error, sqlite3.Error):
+                raise StoreUnavailable(f"history database error: {error}") from error
+            raise
         return outcomes
 
     def _find_duplicate(
