@@ -577,3 +577,27 @@ def test_one_gib_upload_is_streamed_to_disk_with_bounded_server_memory(
         assert digest.hexdigest() == source.sha256.hexdigest()
     finally:
         stored.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [("http://evil.example", 403), ("null", 403), ("same", 201), (None, 201)],
+)
+def test_upload_from_another_sites_page_is_refused(
+    run_chat: RunChat, origin: str | None, status: int
+) -> None:
+    async def scenario(server: ChatServer) -> None:
+        headers = [("Content-Type", MULTIPART_TYPE)]
+        if origin is not None:
+            value = f"http://127.0.0.1:{server.port}" if origin == "same" else origin
+            headers.append(("Origin", value))
+        body = multipart([file_part(b"hello", "a.txt")])
+        reply = await http_request(server.port, "POST", "/upload", headers=headers, body=body)
+        assert reply.status == status, reply.body
+        if status == 403:
+            assert b"not allowed" in reply.body
+            await check_nothing_stored(server)
+        else:
+            assert len(await full_history(server.port)) == 1
+
+    run_chat(scenario)
