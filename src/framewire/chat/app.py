@@ -8,6 +8,7 @@ the room live in hub.py, the storage in the Store.
 from __future__ import annotations
 
 import contextlib
+import errno
 import re
 from pathlib import Path
 from typing import Any
@@ -148,6 +149,13 @@ class ChatRoutes:
         except HTTPError as error:
             if error.http_status == 413:
                 raise HTTPError(413, f"upload exceeds max_upload={max_upload} bytes") from error
+            raise
+        except OSError as error:
+            # save_uploads() has removed the partial file already.
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise HTTPError(
+                    507, "not enough disk space on the server for this upload"
+                ) from error
             raise
         saved = [file for file in result.files if file.field_name == "upload"]
         try:
