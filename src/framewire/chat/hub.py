@@ -262,6 +262,10 @@ class Hub:
             await websocket.send(_dumps({"messageType": "resync"}))
             client.last_seq = await self.store.last_seq() if newest is None else newest
             missed = []
+        if missed and missed[0].seq > since + 1:
+            # The store no longer holds everything after since= (Redis trimmed its stream):
+            # the page reloads /chat-history rather than show a hole, and replay goes on.
+            await websocket.send(_dumps({"messageType": "resync"}))
         for message in missed:
             if message.seq > client.last_seq:
                 await websocket.send(_dumps(message.to_wire()))
