@@ -47,10 +47,14 @@ FRAMEWIRE_NO_SPEEDUPS=1 python3 -m pytest -q -p no:cacheprovider tests/aio tests
 
 # The newest Python found (pyenv's, or on PATH) runs the suite too: asyncio changes between
 # versions (3.12's writelines() stopped pausing writers), and most users run a newer Python.
+# A candidate counts only if it runs (pyenv's shims exist for versions that are not selected).
 newest=""
 for version in 3.14 3.13 3.12; do
-    for candidate in "$(command -v "python$version" || true)" "$HOME"/.pyenv/versions/"$version"*/bin/python; do
-        if [ -x "$candidate" ]; then newest="$candidate"; break 2; fi
+    for candidate in "$HOME"/.pyenv/versions/"$version"*/bin/python "$(command -v "python$version" || true)"; do
+        if [ -x "$candidate" ] && "$candidate" -c "import sys, venv" >/dev/null 2>&1; then
+            newest="$candidate"
+            break 2
+        fi
     done
 done
 if [ -n "$newest" ]; then
