@@ -40,10 +40,13 @@ python3 -m mypy
 echo "== pytest (with branch coverage)"
 python3 -m coverage erase
 python3 -m coverage run -m pytest -q -p no:cacheprovider "$@"
-python3 -m coverage report
 
-echo "== pytest of the asyncio layer and conformance on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
-FRAMEWIRE_NO_SPEEDUPS=1 python3 -m pytest -q -p no:cacheprovider tests/aio tests/conformance tests/sansio
+echo "== pytest of every layer below the chat on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
+FRAMEWIRE_NO_SPEEDUPS=1 python3 -m coverage run --append -m pytest -q -p no:cacheprovider \
+    tests/sansio tests/aio tests/http tests/interop tests/conformance
+
+echo "== branch coverage of both passes together"
+python3 -m coverage report
 
 # The newest Python found (pyenv's, or on PATH) runs the suite too: asyncio changes between
 # versions (3.12's writelines() stopped pausing writers), and most users run a newer Python.
