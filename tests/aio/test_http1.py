@@ -950,3 +950,44 @@ def test_a_body_of_tiny_chunks_is_parsed_over_many_loop_turns() -> None:
         await server.close()
 
     run(main)
+
+
+def test_server_shutdown_drops_a_stalled_request_after_close_timeout() -> None:
+    """From Python 3.12 asyncio's wait_closed() waits for every connection: a request whose
+    body stalls must not hold the shutdown until body_timeout."""
+    import framewire
+
+    reading = asyncio.Event()
+    outcome: list[BaseException] = []
+
+    async def handler(request: Request) -> Response:
+        reading.set()
+        try:
+            await request.body()
+        except ConnectionResetError as exc:
+            outcome.append(exc)
+            raise
+        return Response(body=b"the body never completes")
+
+    async def no_websockets(ws: Any) -> None:
+        raise AssertionError("no WebSocket expected")
+
+    async def main() -> None:
+        server = await framewire.serve(
+            no_websockets, "127.0.0.1", 0, http_handler=handler, close_timeout=0.5
+        )
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(post("/upload", b"x" * 1000)[:-500])  # half the body, then nothing
+        await reading.wait()
+        server.close()
+        await asyncio.wait_for(server.wait_closed(), 5)
+        await assert_closed(reader)
+        writer.close()
+        for _ in range(100):  # the handler's task ends in the next loop turns
+            if outcome:
+                break
+            await asyncio.sleep(0.01)
+        assert outcome and isinstance(outcome[0], ConnectionResetError)
+
+    run(main)

@@ -279,6 +279,18 @@ class HTTP1ServerProtocol(TransportProtocol):
         if self._state is _WAITING:
             self._close_transport()
 
+    def abort(self) -> None:
+        """Drop the connection now, even mid-request (a server's shutdown grace has passed).
+
+        The request's handler sees the client as gone (ConnectionResetError from the body).
+        """
+        if self._state is _HANDED_OFF:
+            return
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._cancel_timer()
+            transport.abort()
+
     # Parser events.
 
     def _process_events(self) -> None:

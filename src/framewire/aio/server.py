@@ -305,6 +305,8 @@ class Server:
         asyncio.get_running_loop().create_task(self._close_all(close_connections))
 
     async def _close_all(self, close_connections: bool) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.options.close_timeout
         try:
             if close_connections:
                 closers = [
@@ -324,10 +326,24 @@ class Server:
                     task.cancel()
                 if pending:
                     await asyncio.wait(pending, timeout=1)
+            if close_connections:
+                await self._end_http_requests(deadline)
             if self._server is not None:
                 await self._server.wait_closed()
         finally:
             self._closed.set()
+
+    async def _end_http_requests(self, deadline: float) -> None:
+        """Let HTTP requests in progress finish until ``deadline``, then drop them.
+
+        From Python 3.12 asyncio.Server.wait_closed() waits for every connection, so an upload
+        that stalls would otherwise hold the shutdown until its body_timeout.
+        """
+        loop = asyncio.get_running_loop()
+        while self._http_protocols and loop.time() < deadline:
+            await asyncio.sleep(0.05)  # a shutdown-only wait; connections leave the set
+        for protocol in list(self._http_protocols):
+            protocol.abort()
 
     async def wait_closed(self) -> None:
         """Wait until the server and every connection are closed."""
