@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import inspect
 import logging
 import re
 import signal
@@ -119,12 +120,13 @@ def _limit_docs() -> dict[str, str]:
 
     docs: dict[str, str] = {}
     name = None
-    for line in (ChatLimits.__doc__ or "").splitlines():
-        match = re.match(r"\s{8}(\w+): (.*)", line)
+    # cleandoc: Python 3.13 strips docstring indentation itself, earlier versions do not.
+    for line in inspect.cleandoc(ChatLimits.__doc__ or "").splitlines():
+        match = re.match(r" {4}(\w+): (.*)", line)
         if match:
             name = match.group(1)
             docs[name] = match.group(2)
-        elif name and line.startswith(" " * 12):
+        elif name and line.startswith(" " * 8):
             docs[name] += " " + line.strip()
     return {key: value.replace("%", "%%").replace("``", "") for key, value in docs.items()}
 

@@ -57,6 +57,9 @@ def test_help_lists_the_options() -> None:
     text = re.sub(r"\s+", " ", result.stdout).replace("- ", "-")  # undo argparse's wrapping
     assert "(./framewire-data)" in text
     assert "(default 536870912)" in text
+    # Each limit's help is its description from ChatLimits' docstring (3.13 dedents those).
+    assert "longest user name in characters; longer names are truncated. (default 32)" in text
+    assert "largest uploaded file, in bytes (413 past it). (default 536870912)" in text
 
 
 def parse(*argv: str) -> object:
