@@ -115,7 +115,9 @@ fw_parse_whole_frames(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (args[2] != Py_None) {
-        max_size = PyLong_AsSsize_t(args[2]);
+        /* A limit past PY_SSIZE_T_MAX is clipped to it: no frame can be that large anyway,
+         * and the Python twin accepts any int. */
+        max_size = PyNumber_AsSsize_t(args[2], NULL);
         if (max_size == -1 && PyErr_Occurred()) {
             return NULL;
         }

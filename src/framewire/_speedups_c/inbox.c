@@ -1,5 +1,10 @@
 #include "speedups.h"
 
+/* What one queued piece costs beside its payload (its tuple, its object's header, its list
+ * slot), charged to max_queue_bytes as PyInbox.PIECE_OVERHEAD is: a message sent as many tiny
+ * fragments then pauses reading before it holds more than the budget (ws CVE-2026-48779). */
+#define FW_PIECE_OVERHEAD 128
+
 #include <structmember.h>
 
 /* ------------------------------------------------------------------------------------------
@@ -107,7 +112,7 @@ inbox_append(InboxObject *self, PyObject *piece, PyObject *data, int last)
     if (PyList_Append(self->pieces, piece) < 0) {
         return -1;
     }
-    self->bytes += size;
+    self->bytes += size + FW_PIECE_OVERHEAD;
     if (last) {
         self->messages++;
     }
@@ -253,7 +258,7 @@ inbox_pop(InboxObject *self)
         Py_DECREF(piece);
         return NULL;
     }
-    self->bytes -= size;
+    self->bytes -= size + FW_PIECE_OVERHEAD;
     int last = PyObject_IsTrue(PyTuple_GET_ITEM(piece, 2));
     if (last < 0) {
         Py_DECREF(piece);

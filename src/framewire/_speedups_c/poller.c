@@ -364,7 +364,7 @@ receive_whole_messages(PollerObject *self, PyObject *receiver, Py_ssize_t receiv
         return ready;
     }
     PyObject *limit = PyTuple_GET_ITEM(receiver, 3);
-    Py_ssize_t max_size = limit == Py_None ? -1 : PyLong_AsSsize_t(limit);
+    Py_ssize_t max_size = limit == Py_None ? -1 : PyNumber_AsSsize_t(limit, NULL); /* clipped */
     if (max_size == -1 && PyErr_Occurred()) {
         return -1;
     }

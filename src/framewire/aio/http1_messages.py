@@ -178,6 +178,8 @@ class Request:
             return json_module.loads(text)
         except ValueError as exc:
             raise HTTPError(400, "request body is not valid JSON") from exc
+        except RecursionError as exc:
+            raise HTTPError(400, "request body is JSON nested too deeply") from exc
 
 
 @dataclass(frozen=True, slots=True)

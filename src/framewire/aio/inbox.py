@@ -21,7 +21,12 @@ from typing import Any, Protocol
 from framewire.aio.wakeup import PyWakeup, Wakeup
 from framewire.sansio.speedups import c_twin
 
-__all__ = ["SPEEDUPS", "Inbox", "PyInbox"]
+__all__ = ["PIECE_OVERHEAD", "SPEEDUPS", "Inbox", "PyInbox"]
+
+# What one queued piece costs beside its payload (its tuple, its object's header, its list slot),
+# charged to max_queue_bytes (FW_PIECE_OVERHEAD in inbox.c is the same): a message sent as many
+# tiny fragments pauses reading before it holds more than the budget (ws CVE-2026-48779).
+PIECE_OVERHEAD = 128
 
 Piece = tuple[str | bytes | memoryview, bool, bool]  # (data, is_text, last)
 WholeMessage = tuple[str | bytes, bool, bool]  # (data, is_text, True)
@@ -82,7 +87,7 @@ class PyInbox:
     def put(self, data: str | bytes | memoryview, is_text: bool, last: bool) -> None:
         """Queue one piece of a message (called from data_received)."""
         self._pieces.append((data, is_text, last))
-        self._bytes += len(data)
+        self._bytes += len(data) + PIECE_OVERHEAD
         if last:
             self._messages += 1
         self._check_pause()
@@ -93,7 +98,7 @@ class PyInbox:
         pieces = self._pieces
         size = 0
         for piece in messages:
-            size += len(piece[0])
+            size += len(piece[0]) + PIECE_OVERHEAD
             pieces.append(piece)
         self._messages += len(messages)
         messages.clear()
@@ -155,7 +160,7 @@ class PyInbox:
         else:
             pieces[head] = None  # type: ignore[call-overload]  # let the piece be freed
             self._head = head + 1
-        self._bytes -= len(piece[0])
+        self._bytes -= len(piece[0]) + PIECE_OVERHEAD
         if piece[2]:
             self._messages -= 1
         if (

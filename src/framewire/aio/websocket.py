@@ -42,9 +42,19 @@ Message = str | bytes
 BytesLike = bytes | bytearray | memoryview
 _OK_CODES = frozenset({1000, 1001, 1005})
 _NO_JOIN_SIZE = 256 * 1024
+_JOIN_BELOW = 4096  # received pieces smaller than this are joined within a read
 _FAILURE_GRACE = 1.0  # seconds the application gets to read messages before a protocol error
 # Scratch list for buffer_updated's fast path; emptied before anything else can run.
 _messages: list[tuple[str | bytes, bool, bool]] = []
+
+
+def _joined(pieces: list[Any], is_text: bool) -> Any:
+    """Return the pieces of one message as one (the only piece itself when there is one)."""
+    if len(pieces) == 1:
+        return pieces[0]
+    if is_text:
+        return "".join(pieces)
+    return b"".join(pieces)
 
 
 class Request:
@@ -291,15 +301,39 @@ class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
         connection = self.connection
         connection.receive_data(data)
         inbox = self._inbox
+        # Small consecutive pieces of one message in a read are queued as one: a message sent
+        # as thousands of tiny fragments then costs a few queued objects per read, not one per
+        # fragment (ws CVE-2026-48779). Large pieces stream as they come (recv_stream()).
+        pending: list[Any] = []
+        pending_size = 0
+        pending_is_text = False
         for event in connection.events_received():
             if type(event) is MessageChunk:
-                inbox.put(event.data, event.is_text, event.last)
-            elif type(event) is Pong:
+                size = len(event.data)
+                if size >= _JOIN_BELOW or (event.last and not pending):
+                    if pending:
+                        inbox.put(_joined(pending, pending_is_text), pending_is_text, False)
+                        pending, pending_size = [], 0
+                    inbox.put(event.data, event.is_text, event.last)
+                    continue
+                pending.append(event.data)
+                pending_size += size
+                pending_is_text = event.is_text
+                if event.last or pending_size >= _JOIN_BELOW:
+                    inbox.put(_joined(pending, pending_is_text), pending_is_text, event.last)
+                    pending, pending_size = [], 0
+                continue
+            if pending:
+                inbox.put(_joined(pending, pending_is_text), pending_is_text, False)
+                pending, pending_size = [], 0
+            if type(event) is Pong:
                 if self._pings is not None:  # else unsolicited: nothing was pinged
                     self._pings.pong_received(event.payload)
             elif type(event) is ConnectionFailed:
                 logger.debug("failing connection: %s %s", event.code, event.reason)
                 self._inbox.close()
+        if pending:
+            inbox.put(_joined(pending, pending_is_text), pending_is_text, False)
         if connection.pending_failure is not None:
             self._defer_failure()
         self._flush()

@@ -284,7 +284,7 @@ class Hub:
             return
         try:
             request = json.loads(raw)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[..." nested too deep
             await self._send_error(client, "invalid", "message is not valid JSON")
             return
         if not isinstance(request, dict):

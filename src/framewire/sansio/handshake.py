@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from framewire.exceptions import InvalidHandshake, NegotiationError
 from framewire.sansio import deflate as permessage_deflate
 from framewire.sansio.headers import Headers, split_tokens
-from framewire.sansio.http11_encode import encode_response_head
+from framewire.sansio.http11_encode import encode_request_head, encode_response_head
 
 __all__ = [
     "ClientHandshakeResult",
@@ -203,6 +203,10 @@ def build_request(
     Args:
         host: the Host header value (with the port when it is not the scheme's default).
         resource: the request target, path and query ("/chat?room=1").
+
+    Raises:
+        ValueError: the resource is not a valid request target, or a header field is invalid
+            (a name that is not a token; CR, LF or NUL in a value).
     """
     if key is None:
         key = base64.b64encode(os.urandom(16)).decode("ascii")
@@ -220,11 +224,9 @@ def build_request(
     if deflate_config is not None:
         fields.append(("Sec-WebSocket-Extensions", permessage_deflate.client_offer(deflate_config)))
     fields.extend(extra_headers)
-    for name, value in fields:
-        if any(c in name + value for c in "\r\n\0"):
-            raise ValueError(f"header {name!r} contains CR, LF or NUL")
-    lines = "".join(f"{name}: {value}\r\n" for name, value in fields)
-    return f"GET {resource} HTTP/1.1\r\n{lines}\r\n".encode("latin-1"), key
+    # The HTTP encoder owns the rules of a request head: a target without spaces, controls or
+    # non-ASCII, header names that are tokens, values without CR, LF or NUL.
+    return encode_request_head("GET", resource, fields), key
 
 
 @dataclass(frozen=True, slots=True)

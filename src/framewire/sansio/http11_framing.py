@@ -277,11 +277,13 @@ class MessageParser:
             if len(buffer) - start > limit + 1:  # + 1: the CR of the CRLF may be in
                 raise _LineTooLong
             return None
+        # The length first, as when the LF comes in a later read: the answer to a line must
+        # not depend on how TCP split it.
+        if end - 1 - start > limit:
+            raise _LineTooLong
         # RFC 9112 2.2: we do not accept a bare LF as a line terminator (smuggling vector).
         if end == start or buffer[end - 1] != 0x0D:
             raise ParseError(400, "bare LF: lines must end with CRLF")
-        if end - 1 - start > limit:
-            raise _LineTooLong
         line = bytes(buffer[start : end - 1])
         self._start = self._scan = end + 1
         if b"\r" in line:

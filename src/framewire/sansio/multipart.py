@@ -179,8 +179,11 @@ def parse_boundary(content_type: str) -> bytes:
     boundary = params.get("boundary")
     if boundary is None:
         raise MultipartError(400, "multipart/form-data without a boundary parameter")
-    _check_boundary(boundary.encode("latin-1", "replace"))
-    return boundary.encode("ascii")
+    if not boundary.isascii():  # RFC 2046's bchars are ASCII
+        raise MultipartError(400, "multipart boundary contains characters RFC 2046 forbids")
+    raw = boundary.encode("ascii")
+    _check_boundary(raw)
+    return raw
 
 
 def _check_boundary(boundary: bytes) -> None:
