@@ -28,8 +28,32 @@ METRICS: dict[str, Metric] = {
     "idle_memory": Metric("server RSS per idle connection (5,000)", "KiB", False),
     "broadcast_ms": Metric("broadcast 64 B to 1,000 clients, median", "ms", False),
     "broadcast_cpu_us": Metric("broadcast: server CPU per delivered message", "us", False),
+    # Compression negotiated (issue 17): servers started with --deflate.
+    "rt_json1k_64c_deflate": Metric(
+        "deflate: round trips, 1 KiB JSON, 64 connections", "msg/s", True
+    ),
+    "rt_json16k_16c_deflate": Metric(
+        "deflate: round trips, 16 KiB JSON, 16 connections", "msg/s", True
+    ),
+    "memory_plain_idle": Metric(
+        "RSS per connection (2,000), deflate not offered, idle", "KiB", False
+    ),
+    "memory_deflate_idle": Metric(
+        "RSS per connection (2,000), deflate, before a message", "KiB", False
+    ),
+    "memory_plain_busy": Metric("RSS per connection, not offered, after 20 x 1 KiB", "KiB", False),
+    "memory_deflate_busy": Metric("RSS per connection, deflate, after 20 x 1 KiB", "KiB", False),
 }
-CPU_CHECKED = ("rt_64b_1c", "rt_64b_64c", "rt_16k_16c", "stream_1m", "handshakes")
+CPU_CHECKED = (
+    "rt_64b_1c",
+    "rt_64b_64c",
+    "rt_16k_16c",
+    "stream_1m",
+    "handshakes",
+    "rt_json1k_64c_deflate",
+    "rt_json16k_16c_deflate",
+)
+DEFLATE_CHECKED = ("rt_json1k_64c_deflate", "rt_json16k_16c_deflate")
 
 
 def machine_description(python: str) -> str:
@@ -105,10 +129,14 @@ def print_tables(
         values = results.get(name, {}).get(metric)
         return statistics.median(values) if values else None
 
-    def pair_rows(title: str, suffixes: tuple[str, str], spec: str) -> list[list[str]]:
+    def pair_rows(
+        title: str, suffixes: tuple[str, str], spec: str, metrics: tuple[str, ...] = CPU_CHECKED
+    ) -> list[list[str]]:
         """Rows of "first / second" medians per checked scenario and contender."""
         rows = [[f"scenario: {title}", *contenders]]
-        for metric in CPU_CHECKED:
+        for metric in metrics:
+            if all(median(name, metric) is None for name in contenders):
+                continue  # a row group that did not run
             row = [metric]
             for name in contenders:
                 first, second = (median(name, f"{metric}.{suffix}") for suffix in suffixes)
@@ -122,6 +150,8 @@ def print_tables(
     header = ["scenario (median; ratio = value / " + reference + ")"]
     rows = [header + [f"{name} (baseline)" if name == "c_echo" else name for name in contenders]]
     for metric, (label, unit, higher_is_better) in METRICS.items():
+        if all(median(name, metric) is None for name in contenders):
+            continue  # a row group that did not run
         better = "higher" if higher_is_better else "lower"
         row = [f"{label} [{unit}, {better} is better]"]
         base = median(reference, metric)
@@ -143,5 +173,14 @@ def print_tables(
         " the kernel)"
     )
     print_table(pair_rows("user / system us", ("server_user_us", "server_system_us"), ".1f"))
+    deflate_rows = pair_rows(
+        "compressed % / bytes", ("compressed_pct", "reply_bytes"), ".0f", DEFLATE_CHECKED
+    )
+    if len(deflate_rows) > 1:
+        print(
+            "\nCompressed replies (median; % of replies with RSV1 set, and payload bytes per reply"
+            " as sent: the load generator counts them without inflating)"
+        )
+        print_table(deflate_rows)
     for name, reason in skipped.items():
         print(f"skipped {name}: {reason}")

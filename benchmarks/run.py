@@ -10,6 +10,12 @@ benchmarks/loadgen/loadgen.c, compiled here with gcc -O2. Servers run pinned to 
 load generator to another. Contenders are interleaved within every round (rotating the order)
 so that slow drifts of the machine spread over all of them; medians over rounds are printed
 with ratios against framewire (or the first contender that ran, if framewire did not).
+
+The compressed rows (issue 17) start every contender with --deflate, its library's own defaults
+for permessage-deflate, and load it with JSON-like text offering the extension the way browsers
+do; the load generator checks and counts that every reply came back compressed. Their own
+contender list (--deflate-contenders) includes "framewire+isal", framewire with the optional
+ISA-L backend (the plain "framewire" column always compresses with the standard library's zlib).
 """
 
 from __future__ import annotations
@@ -42,8 +48,14 @@ HERE = Path(__file__).resolve().parent
 BUILD = HERE / "build"
 PYTHON_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows")
 DEFAULT_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows", "c_echo")
+DEFAULT_DEFLATE_CONTENDERS = ("framewire", "framewire+isal", "websockets", "aiohttp", "picows")
 IDLE_CONNECTIONS = 5000
 BROADCAST_CONNECTIONS = 1000
+DEFLATE_MEMORY_CONNECTIONS = 2000
+DEFLATE_WARM_MESSAGES = 20
+# Row groups, for --rows: the echo rows above, idle memory, broadcast, the compressed rows and
+# memory with compression negotiated.
+ROW_GROUPS = ("echo", "memory", "broadcast", "deflate", "deflate-memory")
 
 # Scenarios served by one long-lived echo server per contender and round:
 # (name, loadgen arguments). Their metrics are described in report.METRICS.
@@ -55,24 +67,56 @@ ECHO_SCENARIOS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("handshakes", ("--mode", "handshake", "--connections", "8")),
 )
 
+# Compressed round trips (issue 17): JSON-like text, permessage-deflate offered as browsers do
+# ("permessage-deflate; client_max_window_bits"), each message compressed once by the load
+# generator; servers started with --deflate.
+_COMPRESSED_JSON = ("--mode", "rt", "--payload", "json", "--deflate")
+DEFLATE_SCENARIOS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("rt_json1k_64c_deflate", (*_COMPRESSED_JSON, "--connections", "64", "--size", "1024")),
+    ("rt_json16k_16c_deflate", (*_COMPRESSED_JSON, "--connections", "16", "--size", "16384")),
+)
+# Memory per connection on a fresh --deflate server: (metric, offer deflate?, warm messages).
+DEFLATE_MEMORY_CASES = (
+    ("memory_plain_idle", False, 0),
+    ("memory_deflate_idle", True, 0),
+    ("memory_plain_busy", False, DEFLATE_WARM_MESSAGES),
+    ("memory_deflate_busy", True, DEFLATE_WARM_MESSAGES),
+)
+
 Results = dict[str, dict[str, list[float]]]  # contender -> metric -> one value per round
 
 
-def server_command(name: str, python: str, broadcast: bool) -> list[str]:
-    """Return the command line (without --port) that starts contender ``name``."""
+def server_command(
+    name: str, python: str, broadcast: bool, deflate: bool = False, framewire_path: str = ""
+) -> list[str]:
+    """Return the command line (without --port) that starts contender ``name``.
+
+    Args:
+        name: contender, with an optional "+variant" (uvloop; framewire's pure and isal).
+        python: the interpreter for the Python servers.
+        broadcast: start the server in broadcast mode.
+        deflate: start it with permessage-deflate on (--deflate).
+        framewire_path: if set, framewire's servers import framewire from here (PYTHONPATH).
+    """
     if name == "c_echo":
         command = [str(BUILD / "c_echo")]
     else:
         base, _, variant = name.partition("+")
-        pure = base == "framewire" and variant == "pure"
-        if base not in PYTHON_CONTENDERS or (variant not in ("", "uvloop") and not pure):
+        own_variant = base == "framewire" and variant in ("pure", "isal")
+        if base not in PYTHON_CONTENDERS or (variant not in ("", "uvloop") and not own_variant):
             raise SystemExit(f"unknown contender {name!r}")
         command = [python, str(HERE / "servers" / f"{base}_echo.py")]
-        if pure:
+        if variant == "pure":
             # framewire's pure-Python path: the C accelerator built but not used.
             command = ["env", "FRAMEWIRE_NO_SPEEDUPS=1", *command]
+        elif variant == "isal":
+            command.extend(["--deflate-backend", "isal"])
         elif variant:
             command.append("--uvloop")
+        if base == "framewire" and framewire_path:
+            command = ["env", f"PYTHONPATH={framewire_path}", *command]
+    if deflate:
+        command.append("--deflate")
     return [*command, "--broadcast"] if broadcast else command
 
 
@@ -121,38 +165,102 @@ def record(results: Results, contender: str, metric: str, value: float) -> None:
 
 
 def echo_round(
-    contenders: list[str], options: argparse.Namespace, results: Results, skipped: dict[str, str]
+    contenders: list[str],
+    options: argparse.Namespace,
+    results: Results,
+    skipped: dict[str, str],
+    deflate: bool = False,
 ) -> None:
-    """Start every contender's echo server, then run each echo scenario across all of them."""
+    """Start every contender's echo server, then run each echo scenario across all of them.
+
+    With ``deflate`` the servers run with --deflate and the scenarios are DEFLATE_SCENARIOS.
+    """
     servers: dict[str, Server] = {}
+    scenarios = DEFLATE_SCENARIOS if deflate else ECHO_SCENARIOS
     try:
         for name in contenders:
-            server = start_or_skip(name, options, False, skipped)
+            server = start_or_skip(name, options, False, skipped, deflate)
             if server is not None:
                 servers[name] = server
-        for scenario, arguments in ECHO_SCENARIOS:
+        for scenario, arguments in scenarios:
             for name, server in servers.items():
                 passes = (*arguments, "--duration", str(options.duration))
                 result = measure(name, scenario, server, passes, options, 60)
-                if result is None:
+                if result is None or (deflate and not compressed_replies(name, scenario, result)):
                     continue
-                seconds = result["seconds"]
-                value = result["mib_per_s"] if scenario == "stream_1m" else result["rate"]
-                record(results, name, scenario, value)
-                record(results, name, f"{scenario}.loadgen_cpu", result["cpu_percent"])
-                record(
-                    results,
-                    name,
-                    f"{scenario}.server_cpu",
-                    100 * result["server_cpu_seconds"] / seconds,
-                )
-                count = result.get("handshakes") or result.get("messages") or 0
-                if count:
-                    for part in ("user", "system"):
-                        microseconds = 1e6 * result[f"server_{part}_seconds"] / count
-                        record(results, name, f"{scenario}.server_{part}_us", microseconds)
+                record_echo(results, name, scenario, result)
     finally:
         for server in servers.values():
+            server.stop()
+
+
+def record_echo(results: Results, name: str, scenario: str, result: dict[str, Any]) -> None:
+    """Record one echo pass: its rate, both processes' CPU, the server's CPU per message."""
+    seconds = result["seconds"]
+    value = result["mib_per_s"] if scenario == "stream_1m" else result["rate"]
+    record(results, name, scenario, value)
+    record(results, name, f"{scenario}.loadgen_cpu", result["cpu_percent"])
+    record(results, name, f"{scenario}.server_cpu", 100 * result["server_cpu_seconds"] / seconds)
+    count = result.get("handshakes") or result.get("messages") or 0
+    if count:
+        for part in ("user", "system"):
+            microseconds = 1e6 * result[f"server_{part}_seconds"] / count
+            record(results, name, f"{scenario}.server_{part}_us", microseconds)
+    if result.get("deflate_offered") and result.get("replies"):
+        replies = result["replies"]
+        compressed_pct = 100 * result["compressed_replies"] / replies
+        record(results, name, f"{scenario}.compressed_pct", compressed_pct)
+        record(results, name, f"{scenario}.reply_bytes", result["reply_payload_bytes"] / replies)
+
+
+def compressed_replies(name: str, scenario: str, result: dict[str, Any]) -> bool:
+    """Check that every connection negotiated deflate and every reply had RSV1; say if not."""
+    connections, negotiated = result["connections"], result["deflate_connections"]
+    replies, compressed = result["replies"], result["compressed_replies"]
+    if negotiated == connections and compressed == replies and replies > 0:
+        return True
+    print(
+        f"  {name} {scenario}: not counted: {negotiated} of {connections} connections negotiated"
+        f" permessage-deflate, {compressed} of {replies} replies compressed (RSV1)",
+        flush=True,
+    )
+    return False
+
+
+def deflate_memory(
+    name: str, options: argparse.Namespace, results: Results, skipped: dict[str, str]
+) -> None:
+    """RSS per connection on fresh --deflate servers, with and without deflate offered.
+
+    For each case a fresh server is warmed up (4 connections exchanging compressed JSON), its
+    RSS is read, then DEFLATE_MEMORY_CONNECTIONS connections open (offering deflate or not) and
+    each does 0 or DEFLATE_WARM_MESSAGES round trips of 1 KiB JSON before the RSS is read again.
+    """
+    connections = min(DEFLATE_MEMORY_CONNECTIONS, options.idle_connections)
+    for metric, offer, warm_messages in DEFLATE_MEMORY_CASES:
+        server = start_or_skip(name, options, False, skipped, True)
+        if server is None:
+            return
+        try:
+            json_1k = ("--payload", "json", "--size", "1024")
+            warm_up = ("--mode", "rt", "--connections", "4", "--duration", "0.2", *json_1k)
+            if measure(name, "warm-up", server, (*warm_up, "--deflate"), options, 30) is None:
+                return
+            time.sleep(0.2)
+            baseline = rss_bytes(server.process.pid)
+            arguments = ("--mode", "idle", "--connections", str(connections), *json_1k)
+            arguments += ("--warm-messages", str(warm_messages))
+            if offer:
+                arguments += ("--deflate",)
+            result = measure(name, metric, server, arguments, options, 120)
+            if result is None:
+                continue
+            if offer and result["deflate_connections"] != connections:
+                print(f"  {name} {metric}: deflate not negotiated: {result}", flush=True)
+                continue
+            per_connection = (result["server_rss_at_ready"] - baseline) / connections
+            record(results, name, metric, per_connection / 1024)
+        finally:
             server.stop()
 
 
@@ -203,18 +311,22 @@ def broadcast(
 
 
 def start_or_skip(
-    name: str, options: argparse.Namespace, broadcast_mode: bool, skipped: dict[str, str]
+    name: str,
+    options: argparse.Namespace,
+    broadcast_mode: bool,
+    skipped: dict[str, str],
+    deflate: bool = False,
 ) -> Server | None:
     """Start a contender's server, or record why it cannot run and skip it from now on."""
-    if name in skipped:
+    label = f"{name} (deflate)" if deflate else name
+    if label in skipped:
         return None
+    command = server_command(name, options.python, broadcast_mode, deflate, options.framewire_path)
     try:
-        return start_server(
-            name, server_command(name, options.python, broadcast_mode), options.cpus[0]
-        )
+        return start_server(name, command, options.cpus[0])
     except RuntimeError as error:
-        skipped[name] = str(error)
-        print(f"  skip {name}: {error}", flush=True)
+        skipped[label] = str(error)
+        print(f"  skip {label}: {error}", flush=True)
         return None
 
 
@@ -256,21 +368,54 @@ def parse_arguments() -> argparse.Namespace:
         "(FRAMEWIRE_NO_SPEEDUPS=1) (default: %(default)s)",
     )
     parser.add_argument(
+        "--deflate-contenders",
+        default=",".join(DEFAULT_DEFLATE_CONTENDERS),
+        help="contenders of the compressed rows (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--rows",
+        default=",".join(ROW_GROUPS),
+        help="comma-separated row groups to run (default: %(default)s)",
+    )
+    parser.add_argument(
         "--reference", default="framewire", help="ratios are against this contender"
     )
     parser.add_argument("--python", help="interpreter for the servers (default: benchmarks/.venv)")
+    parser.add_argument(
+        "--framewire-path",
+        default="",
+        help="framewire's servers import framewire from here (PYTHONPATH), e.g. src, instead of "
+        "the venv's copy",
+    )
     parser.add_argument("--idle-connections", type=int, default=IDLE_CONNECTIONS)
     parser.add_argument("--json", type=Path, help="write raw results here (default: results/)")
     options = parser.parse_args()
     options.rounds = options.rounds or (1 if options.quick else 3)
     options.duration = options.duration or (1.5 if options.quick else 3.0)
     options.contenders = [name.strip() for name in options.contenders.split(",") if name.strip()]
+    options.deflate_contenders = [
+        name.strip() for name in options.deflate_contenders.split(",") if name.strip()
+    ]
+    options.rows = [group.strip() for group in options.rows.split(",") if group.strip()]
+    unknown = set(options.rows) - set(ROW_GROUPS)
+    if unknown:
+        parser.error(f"unknown row groups: {', '.join(sorted(unknown))}")
+    if options.framewire_path:
+        options.framewire_path = str(Path(options.framewire_path).resolve())
     return options
+
+
+def compile_loadgen(source: Path, output: Path) -> None:
+    """Compile the load generator with gcc -O2, linked with zlib (for --deflate)."""
+    if output.exists() and output.stat().st_mtime >= source.stat().st_mtime:
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(output), str(source), "-lz"], check=True)
 
 
 def prepare(options: argparse.Namespace) -> None:
     """Build the C programs, pick interpreters and CPUs, and raise the open-file limit."""
-    compile_c(HERE / "loadgen" / "loadgen.c", BUILD / "loadgen")
+    compile_loadgen(HERE / "loadgen" / "loadgen.c", BUILD / "loadgen")
     compile_c(HERE / "servers" / "c_echo.c", BUILD / "c_echo")
     venv_python = HERE / ".venv" / "bin" / "python"
     if options.python is None:
@@ -296,14 +441,27 @@ def main() -> None:
     results: Results = {}
     skipped: dict[str, str] = {}
     print(machine_description(options.python), flush=True)
-    for round_index, order in enumerate(rotations(options.contenders, options.rounds), 1):
+    plain_orders = rotations(options.contenders, options.rounds)
+    deflate_orders = rotations(options.deflate_contenders, options.rounds)
+    rounds = zip(plain_orders, deflate_orders, strict=True)
+    for round_index, (order, deflate_order) in enumerate(rounds, 1):
         print(f"round {round_index}/{options.rounds}: {', '.join(order)}", flush=True)
-        echo_round(order, options, results, skipped)
-        for name in order:
-            idle_memory(name, options, results, skipped)
-        for name in order:
-            broadcast(name, options, results, skipped)
-    ran = [name for name in options.contenders if name in results]
+        if "echo" in options.rows:
+            echo_round(order, options, results, skipped)
+        if "deflate" in options.rows:
+            print(f"  compressed rows: {', '.join(deflate_order)}", flush=True)
+            echo_round(deflate_order, options, results, skipped, deflate=True)
+        if "memory" in options.rows:
+            for name in order:
+                idle_memory(name, options, results, skipped)
+        if "deflate-memory" in options.rows:
+            for name in deflate_order:
+                deflate_memory(name, options, results, skipped)
+        if "broadcast" in options.rows:
+            for name in order:
+                broadcast(name, options, results, skipped)
+    everyone = list(dict.fromkeys([*options.contenders, *options.deflate_contenders]))
+    ran = [name for name in everyone if name in results]
     print_tables(results, ran, options.reference, skipped)
     print(f"\ntotal time {time.monotonic() - started:.0f} s; at the end, {load_average()}")
     output = options.json or HERE / "results" / time.strftime("run-%Y%m%d-%H%M%S.json")

@@ -14,7 +14,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # Contenders. uvloop is only used by the separately labelled "*+uvloop" variants.
-"$venv/bin/python" -m pip install --quiet websockets aiohttp picows uvloop redis python-socketio
+"$venv/bin/python" -m pip install --quiet websockets aiohttp picows uvloop redis python-socketio isal
 # framewire from the repo (a snapshot copy, so that setuptools' build/ stays out of the
 # checkout), with the C accelerator forced on so that a broken build is loud.
 snapshot="$(mktemp -d)"

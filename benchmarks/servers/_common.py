@@ -1,4 +1,4 @@
-"""Command line shared by the Python echo servers: --port, --broadcast, --uvloop."""
+"""Command line shared by the Python echo servers: --port, --broadcast, --uvloop, --deflate."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 
-def parse_arguments(description: str) -> argparse.Namespace:
-    """Parse the arguments every contender's echo server takes."""
+def parse_arguments(description: str, deflate_backends: tuple[str, ...] = ()) -> argparse.Namespace:
+    """Parse the arguments every contender's echo server takes.
+
+    Args:
+        description: the server's --help text.
+        deflate_backends: choices of --deflate-backend (the first is the default); none: no
+            such option.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--port", type=int, required=True, help="TCP port on 127.0.0.1")
     parser.add_argument(
@@ -17,6 +23,18 @@ def parse_arguments(description: str) -> argparse.Namespace:
         help="send every received message to all open connections instead of echoing it",
     )
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop (a labelled variant)")
+    parser.add_argument(
+        "--deflate",
+        action="store_true",
+        help="accept permessage-deflate with the library's own default settings",
+    )
+    if deflate_backends:
+        parser.add_argument(
+            "--deflate-backend",
+            choices=deflate_backends,
+            default=deflate_backends[0],
+            help="which deflate implementation compresses (default: %(default)s)",
+        )
     return parser.parse_args()
 
 

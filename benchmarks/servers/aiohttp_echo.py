@@ -1,4 +1,8 @@
-"""aiohttp echo server for the benchmarks (compression off, no size limit, no access log)."""
+"""aiohttp echo server for the benchmarks (no size limit, no access log).
+
+Compression is off unless --deflate is given; then `compress=True`, aiohttp's defaults (zlib
+level 1, 15-bit window, context kept).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ connections: set[web.WebSocketResponse] = set()
 
 async def handle(request: web.Request) -> web.WebSocketResponse:
     """Echo (or broadcast) every message of one WebSocket connection."""
-    ws = web.WebSocketResponse(compress=False, max_msg_size=0)
+    ws = web.WebSocketResponse(compress=arguments.deflate, max_msg_size=0)
     await ws.prepare(request)
     connections.add(ws)
     try:

@@ -1,4 +1,10 @@
-"""framewire echo server for the benchmarks (compression off, no message size limit)."""
+"""framewire echo server for the benchmarks (no message size limit).
+
+Compression is off unless --deflate is given; then it is framewire's default DeflateConfig(),
+with the compression backend pinned to what a plain `pip install framewire` has: the standard
+library's zlib (`--deflate-backend isal` for ISA-L, the optional extra; run.py's
+"framewire+isal"), so that the column does not depend on what else the venv holds.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from _common import parse_arguments, run
 
 import framewire
 
-arguments = parse_arguments(__doc__ or "")
+arguments = parse_arguments(__doc__ or "", deflate_backends=("zlib", "isal", "auto"))
 connections: set[Any] = set()
 
 
@@ -32,7 +38,15 @@ async def main() -> None:
     """Serve until killed."""
     handler = broadcast if arguments.broadcast else echo
     async with framewire.serve(
-        handler, "127.0.0.1", arguments.port, compression=None, max_message_size=None
+        handler,
+        "127.0.0.1",
+        arguments.port,
+        compression=(
+            framewire.DeflateConfig(backend=arguments.deflate_backend)
+            if arguments.deflate
+            else None
+        ),
+        max_message_size=None,
     ) as server:
         await server.serve_forever()
 

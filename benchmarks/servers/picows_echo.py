@@ -1,6 +1,14 @@
-"""picows echo server for the benchmarks (frame-level API: echoes each frame as it comes)."""
+"""picows echo server for the benchmarks (frame-level API: echoes each frame as it comes).
+
+picows's frame-level API has no permessage-deflate, so --deflate runs its websockets-compatible
+layer instead (`picows.websockets.asyncio.server.serve(compression="deflate")`, message-level,
+no size limit, no pings). That layer answers a plain "permessage-deflate" and compresses with
+zlib's defaults: level 6, memLevel 8, 15-bit windows, context kept both ways.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from _common import parse_arguments, run
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
@@ -46,4 +54,23 @@ async def main() -> None:
     await server.serve_forever()
 
 
-run(main, arguments.uvloop)
+async def main_with_deflate() -> None:
+    """Serve echo through picows's websockets-compatible layer, compression on, until killed."""
+    from picows.websockets.asyncio.server import serve
+
+    async def echo(ws: Any) -> None:
+        async for message in ws:
+            await ws.send(message)
+
+    async with serve(
+        echo,
+        "127.0.0.1",
+        arguments.port,
+        compression="deflate",
+        max_size=None,
+        ping_interval=None,
+    ) as server:
+        await server.serve_forever()
+
+
+run(main_with_deflate if arguments.deflate else main, arguments.uvloop)

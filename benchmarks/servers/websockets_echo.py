@@ -1,4 +1,8 @@
-"""websockets echo server for the benchmarks (compression off, no size limit, no pings)."""
+"""websockets echo server for the benchmarks (no size limit, no pings).
+
+Compression is off unless --deflate is given; then it is `compression="deflate"`, websockets'
+defaults (server and client windows 12 bits, memLevel 5, zlib's default level, context kept).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +36,7 @@ async def main() -> None:
         handler,
         "127.0.0.1",
         arguments.port,
-        compression=None,
+        compression="deflate" if arguments.deflate else None,
         max_size=None,
         ping_interval=None,
     ) as server:

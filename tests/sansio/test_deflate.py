@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import tracemalloc
 import zlib
@@ -11,18 +12,39 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
+from framewire.sansio import deflate
 from framewire.sansio.deflate import (
     MAX_PIECE_SIZE,
+    DeflateBackend,
     DeflateConfig,
     DeflateParameters,
     PerMessageDeflate,
     compress_shared,
+    compression_library,
 )
 
 KIB = 1024
 MIB = 1024 * KIB
 TAIL = b"\x00\x00\xff\xff"
 CONFIG = DeflateConfig()
+HAVE_ISAL = importlib.util.find_spec("isal") is not None
+# Messages without context takeover are compressed by the chosen backend: every test that takes
+# this fixture runs with the standard library's zlib and with ISA-L (skipped when not installed).
+BACKENDS = [
+    pytest.param("zlib", id="zlib"),
+    pytest.param(
+        "isal",
+        id="isal",
+        marks=pytest.mark.skipif(not HAVE_ISAL, reason="isal is not installed (framewire[isal])"),
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> DeflateBackend:
+    """Return each compression backend in turn."""
+    name: DeflateBackend = request.param
+    return name
 
 
 def _text(size: int) -> bytes:
@@ -93,16 +115,40 @@ def test_round_trip_both_directions(size: int, make: object, fragmented: bool) -
             assert _receive(receiver, frames, max_size=MIB) == message
 
 
-def test_empty_message_is_a_single_zero_byte() -> None:
-    # RFC 7692 7.2.3.6
-    server, _ = _pair()
-    assert server.compress(b"", final=True) == b"\x00"
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("fragmented", [False, True])
+def test_round_trip_without_takeover(size: int, fragmented: bool, backend: DeflateBackend) -> None:
+    message = _text(size)
+    params = DeflateParameters(server_no_context_takeover=True, client_no_context_takeover=True)
+    server, client = _pair(params, DeflateConfig(backend=backend))
+    frame_sizes = [size // 3, size // 3] if fragmented else []
+    for sender, receiver in ((server, client), (client, server)):
+        for _ in range(2):
+            assert _receive(receiver, _send(sender, message, frame_sizes), max_size=MIB) == message
 
 
-def test_empty_last_frame_after_data_frames_round_trips() -> None:
-    server, client = _pair()
-    frames = [server.compress(b"abc" * 100, final=False), server.compress(b"", final=True)]
-    assert _receive(client, frames) == b"abc" * 100
+@pytest.mark.parametrize("takeover", [True, False])
+def test_empty_message_is_a_single_zero_byte(takeover: bool, backend: DeflateBackend) -> None:
+    # RFC 7692 7.2.3.6 (zlib's output; ISA-L writes an empty fixed-Huffman block first)
+    params = DeflateParameters(server_no_context_takeover=not takeover)
+    server, client = _pair(params, DeflateConfig(backend=backend))
+    compressed = server.compress(b"", final=True)
+    if backend == "isal" and not takeover:
+        assert compressed == b"\x02\x00"
+    else:
+        assert compressed == b"\x00"
+    assert _receive(client, [compressed]) == b""
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_empty_last_frame_after_data_frames_round_trips(
+    takeover: bool, backend: DeflateBackend
+) -> None:
+    params = DeflateParameters(server_no_context_takeover=not takeover)
+    server, client = _pair(params, DeflateConfig(backend=backend))
+    for _ in range(2):
+        frames = [server.compress(b"abc" * 100, final=False), server.compress(b"", final=True)]
+        assert _receive(client, frames) == b"abc" * 100
 
 
 def test_compressible_text_gets_smaller() -> None:
@@ -152,8 +198,10 @@ def test_accepts_bytearray_and_memoryview() -> None:
 # -- context takeover -----------------------------------------------------------------------------
 
 
-def _second_message_size(params: DeflateParameters) -> tuple[int, int]:
-    server, client = _pair(params)
+def _second_message_size(
+    params: DeflateParameters, config: DeflateConfig = CONFIG
+) -> tuple[int, int]:
+    server, client = _pair(params, config)
     message = _text(2000)
     first = server.compress(message, final=True)
     second = server.compress(message, final=True)
@@ -162,27 +210,35 @@ def _second_message_size(params: DeflateParameters) -> tuple[int, int]:
     return len(first), len(second)
 
 
-def test_context_takeover_makes_a_repeated_message_smaller() -> None:
-    first, second = _second_message_size(DeflateParameters())
-    assert second < first // 4
+@pytest.mark.parametrize(("level", "at_most"), [(6, 0.25), (1, 0.75)])
+def test_context_takeover_makes_a_repeated_message_smaller(level: int, at_most: float) -> None:
+    # Level 1 searches 4 hash-chain entries, which mostly find the message's own repeats first.
+    first, second = _second_message_size(DeflateParameters(), DeflateConfig(compress_level=level))
+    assert second < first * at_most
 
 
-def test_no_context_takeover_compresses_each_message_alone() -> None:
-    first, second = _second_message_size(DeflateParameters(server_no_context_takeover=True))
+def test_no_context_takeover_compresses_each_message_alone(backend: DeflateBackend) -> None:
+    config = DeflateConfig(backend=backend)
+    params = DeflateParameters(server_no_context_takeover=True)
+    first, second = _second_message_size(params, config)
     assert second == first
+
+
+ZLIB_ONLY = DeflateConfig(backend="zlib")  # tracemalloc sees zlib's allocations, not ISA-L's
 
 
 @pytest.mark.parametrize("is_server", [True, False])
 def test_no_context_takeover_holds_no_zlib_object_between_messages(is_server: bool) -> None:
     params = DeflateParameters(server_no_context_takeover=True, client_no_context_takeover=True)
-    peer = PerMessageDeflate(params, is_server=not is_server, config=CONFIG)
-    incoming = peer.compress(_text(50 * KIB), final=True)
+    peer = PerMessageDeflate(params, is_server=not is_server, config=ZLIB_ONLY)
+    incoming = peer.compress(_text(50 * KIB), final=True)  # the process's compressor exists now
     tracemalloc.start()
     try:
         before, _ = tracemalloc.get_traced_memory()
-        endpoint = PerMessageDeflate(params, is_server=is_server, config=CONFIG)
-        assert not endpoint.holds_zlib_state  # created only when a message needs one
-        for _ in range(3):
+        endpoints = [PerMessageDeflate(params, is_server=is_server, config=ZLIB_ONLY)]
+        endpoints *= 20
+        assert not endpoints[0].holds_zlib_state  # created only when a message needs one
+        for endpoint in endpoints:
             endpoint.compress(_text(50 * KIB), final=True)
             pieces = endpoint.decompress(incoming, final=True, max_size=None)
             del pieces
@@ -190,10 +246,47 @@ def test_no_context_takeover_holds_no_zlib_object_between_messages(is_server: bo
         after, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # zlib allocates through Python's raw allocator, which tracemalloc sees: the compressor alone
-    # is over 100 KiB while it lives, and nothing of it is left once the message is done.
-    assert peak - before > 100 * KIB
+    # zlib allocates through Python's raw allocator, which tracemalloc sees: a decompressor lives
+    # while a message is inflated (its 32 KiB window and 7 KiB state), and nothing of any zlib
+    # object is left once the message is done.
+    assert peak - before > 32 * KIB
     assert after - before < 2 * KIB
+
+
+def test_connections_without_takeover_share_one_compressor() -> None:
+    params = DeflateParameters(server_no_context_takeover=True)
+    message = _text(5 * KIB)
+    PerMessageDeflate(params, is_server=True, config=ZLIB_ONLY).compress(message, final=True)
+    servers = [PerMessageDeflate(params, is_server=True, config=ZLIB_ONLY) for _ in range(20)]
+    tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        outputs = {server.compress(message, final=True) for server in servers}
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # A compressor with a 15-bit window and memLevel 5 is 144 KiB: no message made one, and all
+    # 20 connections' messages came out as one fresh compressor's.
+    assert peak - before < 64 * KIB
+    fresh = zlib.compressobj(1, zlib.DEFLATED, -15, 5)
+    assert outputs == {_zlib_message(fresh, message)}
+
+
+def test_interleaved_fragmented_messages_without_takeover(backend: DeflateBackend) -> None:
+    # Two connections without context takeover: one is mid-way through a fragmented message
+    # (holding the process's idle compressor) while the other sends whole messages.
+    config = DeflateConfig(backend=backend)
+    params = DeflateParameters(server_no_context_takeover=True)
+    first, second = _pair(params, config), _pair(params, config)
+    long_message, short_message = _text(40 * KIB), _text(3 * KIB)
+    frames = [first[0].compress(long_message[: 20 * KIB], final=False)]
+    whole = [second[0].compress(short_message, final=True) for _ in range(2)]
+    frames.append(first[0].compress(long_message[20 * KIB :], final=True))
+    after = second[0].compress(short_message, final=True)
+    assert _receive(first[1], frames) == long_message
+    for compressed in [*whole, after]:
+        assert _receive(second[1], [compressed]) == short_message
+    assert whole[0] == whole[1] == after  # each compressed as if by a fresh compressor
 
 
 def test_context_takeover_keeps_zlib_objects_until_release() -> None:
@@ -290,11 +383,15 @@ def test_zlib_9_bit_streams_fit_an_8_bit_window() -> None:
 
 
 @pytest.mark.parametrize("bits", range(8, 16))
-def test_our_stream_fits_the_agreed_window(bits: int) -> None:
+@pytest.mark.parametrize("takeover", [True, False], ids=["takeover", "no-takeover"])
+def test_our_stream_fits_the_agreed_window(
+    bits: int, takeover: bool, backend: DeflateBackend
+) -> None:
     # Repeats 300 and 4200 bytes apart: a compressor with a bigger window than agreed would
     # refer back further than an inflater with the agreed window accepts.
     message = (_binary(300) * 4 + _text(3000)) * 2
-    server, client = _pair(DeflateParameters(server_max_window_bits=bits))
+    params = DeflateParameters(server_no_context_takeover=not takeover, server_max_window_bits=bits)
+    server, client = _pair(params, DeflateConfig(backend=backend))
     strict = zlib.decompressobj(-bits)
     for _ in range(2):
         compressed = server.compress(message, final=True)
@@ -464,15 +561,18 @@ def test_should_compress_uses_min_size() -> None:
 
 @pytest.mark.parametrize("bits", [8, 12, 15])
 @pytest.mark.parametrize("is_server", [True, False])
-def test_compress_shared_matches_a_connection_without_takeover(bits: int, is_server: bool) -> None:
+def test_compress_shared_matches_a_connection_without_takeover(
+    bits: int, is_server: bool, backend: DeflateBackend
+) -> None:
+    config = DeflateConfig(backend=backend)
     params = DeflateParameters(True, True, bits, bits)
-    endpoint = PerMessageDeflate(params, is_server=is_server, config=CONFIG)
+    endpoint = PerMessageDeflate(params, is_server=is_server, config=config)
     assert endpoint.can_share_output
     message = _text(10 * KIB)
-    shared = compress_shared(message, params, is_server=is_server, config=CONFIG)
+    shared = compress_shared(message, params, is_server=is_server, config=config)
     assert endpoint.compress(message, final=True) == shared
     assert endpoint.compress(message, final=True) == shared
-    peer = PerMessageDeflate(params, is_server=not is_server, config=CONFIG)
+    peer = PerMessageDeflate(params, is_server=not is_server, config=config)
     assert _receive(peer, [shared]) == message
 
 
@@ -489,9 +589,59 @@ def test_sharing_key_separates_different_compressors() -> None:
     params = DeflateParameters(True, True, 12, 12)
     key = PerMessageDeflate(params, is_server=True, config=CONFIG).sharing_key
     same = PerMessageDeflate(params, is_server=False, config=CONFIG).sharing_key
-    other = PerMessageDeflate(params, is_server=True, config=DeflateConfig(compress_level=1))
+    other = PerMessageDeflate(params, is_server=True, config=DeflateConfig(compress_level=6))
     assert key == same
     assert key != other.sharing_key
+
+
+@pytest.mark.skipif(not HAVE_ISAL, reason="isal is not installed (framewire[isal])")
+def test_sharing_key_separates_isal_from_zlib() -> None:
+    params = DeflateParameters(True, True, 12, 12)
+    with_isal = PerMessageDeflate(params, is_server=True, config=DeflateConfig(backend="isal"))
+    with_zlib = PerMessageDeflate(params, is_server=True, config=DeflateConfig(backend="zlib"))
+    assert with_isal.sharing_key != with_zlib.sharing_key
+
+
+# -- which library compresses ---------------------------------------------------------------------
+
+
+def test_zlib_compresses_what_isal_must_not(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
+    isal = DeflateConfig(backend="isal") if HAVE_ISAL else DeflateConfig()
+    # a kept context (ISA-L's state is 100-600 KiB), window 8, level 0 ("stored")
+    assert compression_library(isal, 15, no_context_takeover=False) == "zlib"
+    assert compression_library(isal, 8, no_context_takeover=True) == "zlib"
+    level_0 = DeflateConfig(compress_level=0, backend=isal.backend)
+    assert compression_library(level_0, 15, no_context_takeover=True) == "zlib"
+    assert compression_library(ZLIB_ONLY, 15, no_context_takeover=True) == "zlib"
+
+
+@pytest.mark.skipif(not HAVE_ISAL, reason="isal is not installed (framewire[isal])")
+def test_auto_uses_isal_unless_speedups_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
+    assert compression_library(CONFIG, 9, no_context_takeover=True) == "isal"
+    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", True)
+    assert compression_library(CONFIG, 9, no_context_takeover=True) == "zlib"
+    isal = DeflateConfig(backend="isal")
+    assert compression_library(isal, 9, no_context_takeover=True) == "isal"
+
+
+def test_auto_without_isal_uses_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
+    monkeypatch.setattr(deflate, "_isal_compressobj", lambda: None)
+    assert compression_library(CONFIG, 15, no_context_takeover=True) == "zlib"
+    params = DeflateParameters(server_no_context_takeover=True)
+    server, client = _pair(params)
+    assert _receive(client, [server.compress(_text(3 * KIB), final=True)]) == _text(3 * KIB)
+
+
+@pytest.mark.parametrize("level", [1, 2, 3, 6, 9])
+def test_every_level_round_trips_without_takeover(level: int, backend: DeflateBackend) -> None:
+    params = DeflateParameters(True, True)
+    server, client = _pair(params, DeflateConfig(compress_level=level, backend=backend))
+    for message in (_text(20 * KIB), _binary(3 * KIB), b"", b"x"):
+        for sender, receiver in ((server, client), (client, server)):
+            assert _receive(receiver, _send(sender, message, [len(message) // 2])) == message
 
 
 @settings(max_examples=200, deadline=None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -18,10 +20,14 @@ from framewire.sansio.deflate_negotiation import (
 DEFAULT = DeflateConfig()
 P = DeflateParameters
 PMD = "permessage-deflate"
+SNCT = "server_no_context_takeover"
 
 
 # -- server ---------------------------------------------------------------------------------------
 
+# RFC 7692's answering rules, shown by a server that keeps its compression context unless asked
+# (server_no_context_takeover=False): each config below is used with that setting, where it
+# leaves server_no_context_takeover at its default (None).
 SERVER_ACCEPTS = [
     # (offer, server config, answer, agreed)
     (PMD, DEFAULT, PMD, P()),
@@ -145,11 +151,38 @@ SERVER_ACCEPTS = [
 ]
 
 
+def _keeping_context(config: DeflateConfig) -> DeflateConfig:
+    """Return ``config`` with server_no_context_takeover=False where it was left at None."""
+    if config.server_no_context_takeover is None:
+        return dataclasses.replace(config, server_no_context_takeover=False)
+    return config
+
+
 @pytest.mark.parametrize(("offer", "config", "answer", "agreed"), SERVER_ACCEPTS)
 def test_server_accepts(
     offer: str, config: DeflateConfig, answer: str, agreed: DeflateParameters
 ) -> None:
-    assert server_negotiate([offer], config) == (answer, agreed)
+    assert server_negotiate([offer], _keeping_context(config)) == (answer, agreed)
+
+
+@pytest.mark.parametrize(("offer", "config", "answer", "agreed"), SERVER_ACCEPTS)
+def test_server_declares_no_context_takeover_by_default(
+    offer: str, config: DeflateConfig, answer: str, agreed: DeflateParameters
+) -> None:
+    # RFC 7692 7.1.1.1: a server may answer server_no_context_takeover unasked; by default
+    # (None) it does, and the rest of the answer is what the rules above give.
+    if SNCT not in answer:
+        answer = answer.replace(PMD, f"{PMD}; {SNCT}", 1)
+    assert server_negotiate([offer], config) == (
+        answer,
+        dataclasses.replace(agreed, server_no_context_takeover=True),
+    )
+
+
+def test_server_answers_a_browser_offer_with_server_no_context_takeover() -> None:
+    offer = f"{PMD}; client_max_window_bits"  # what Chrome, Firefox and Safari send
+    assert server_negotiate([offer], DEFAULT) == (f"{PMD}; {SNCT}", P(True))
+    assert server_negotiate([offer], DeflateConfig(server_no_context_takeover=False)) == (PMD, P())
 
 
 SERVER_DECLINES = [
@@ -193,8 +226,8 @@ def test_server_declines_without_failing_the_handshake(offer: str) -> None:
 def test_server_reads_offers_across_several_header_lines() -> None:
     values = [f"foo, {PMD}; server_max_window_bits=20", f"{PMD}; client_max_window_bits=12"]
     assert server_negotiate(values, DEFAULT) == (
-        f"{PMD}; client_max_window_bits=12",
-        P(client_max_window_bits=12),
+        f"{PMD}; {SNCT}; client_max_window_bits=12",
+        P(True, client_max_window_bits=12),
     )
 
 
@@ -318,7 +351,7 @@ def test_client_verify_rejects(answer: str, config: DeflateConfig, message: str)
 window_bits = st.none() | st.integers(8, 15)
 configs = st.builds(
     DeflateConfig,
-    server_no_context_takeover=st.booleans(),
+    server_no_context_takeover=st.none() | st.booleans(),
     client_no_context_takeover=st.booleans(),
     server_max_window_bits=window_bits,
     client_max_window_bits=window_bits,
@@ -338,8 +371,11 @@ def test_client_and_server_agree_on_the_same_parameters(
     for config in (client_config, server_config):
         if config.server_max_window_bits is not None:
             assert server_agreed.server_max_window_bits <= config.server_max_window_bits
-        assert server_agreed.server_no_context_takeover >= config.server_no_context_takeover
+        assert server_agreed.server_no_context_takeover >= bool(config.server_no_context_takeover)
         assert server_agreed.client_no_context_takeover >= config.client_no_context_takeover
+    # a server left at the default (None) always declares its own no context takeover
+    if server_config.server_no_context_takeover is None:
+        assert server_agreed.server_no_context_takeover
     if client_config.client_max_window_bits is not None:
         assert server_agreed.client_max_window_bits <= client_config.client_max_window_bits
     if server_config.client_max_window_bits is not None:
@@ -356,11 +392,21 @@ def test_client_and_server_agree_on_the_same_parameters(
         {"mem_level": 0},
         {"mem_level": 10},
         {"min_size": -1},
+        {"backend": "zlib-ng"},
+        {"backend": ""},
     ],
 )
-def test_config_rejects_out_of_range_values(arguments: dict[str, int]) -> None:
+def test_config_rejects_out_of_range_values(arguments: dict[str, int | str]) -> None:
     with pytest.raises(ValueError):
         DeflateConfig(**arguments)  # type: ignore[arg-type]
+
+
+def test_config_with_backend_isal_needs_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"pip install framewire\[isal\]"):
+        DeflateConfig(backend="isal")
+    assert DeflateConfig(backend="zlib").backend == "zlib"
+    assert DeflateConfig().backend == "auto"
 
 
 def test_parameters_reject_out_of_range_window_bits() -> None:
@@ -373,7 +419,7 @@ def test_parameters_reject_out_of_range_window_bits() -> None:
 @given(st.lists(st.text(max_size=80), max_size=3))
 def test_server_negotiate_never_fails_except_with_a_400(values: list[str]) -> None:
     try:
-        result = server_negotiate(values, DEFAULT)
+        result = server_negotiate(values, _keeping_context(DEFAULT))
     except InvalidHandshake as exc:
         assert exc.http_status == 400
     else:

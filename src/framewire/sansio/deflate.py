@@ -3,16 +3,34 @@
 Negotiation lives in deflate_negotiation.py and header parsing in deflate_header.py; this module
 re-exports both, so ``framewire.sansio.deflate`` is the one import for the rest of the stack.
 
+How compression stays cheap with many connections (benchmarks/README.md, "Compression negotiated
+(issue 17)", has the numbers behind each point):
+
+- A message compressed without context takeover on our side (a server's default: it answers
+  server_no_context_takeover) uses no compressor of its connection's. It borrows the process's
+  idle compressor for its settings and returns it after a full flush: zlib then forgets the
+  message (the hash table is cleared, so nothing later can refer back to it) and the bytes are
+  exactly those a fresh compressor gives. One compressor, warm in the CPU's caches, serves every
+  connection, instead of 64 connections' 144 KiB each thrashing them, or a fresh one per message
+  paying for malloc and page faults. Borrowing is a dict.pop, so two threads never hold the same
+  one: a second borrower makes its own, and one of the two is kept.
+- Those messages are compressed by ISA-L when the optional isal package is installed
+  (DeflateConfig.backend "auto"): the same output size as zlib level 1 for 25-45 % of its CPU
+  time. Its state is 100-600 KiB: fine once per process, not per connection, so
+  compressors kept by a connection (context takeover) are always zlib's.
+
 How memory stays bounded:
 
-- zlib objects are made only when a message first needs one, and dropped after each message in
-  a direction without context takeover, so an idle connection costs what an uncompressed one
-  does. With context takeover they are kept: that is the price of the better ratio.
+- zlib objects are made only when a message first needs one. A direction without context
+  takeover holds none between messages, so an idle connection costs what an uncompressed one
+  does; with context takeover they are kept: that is the price of the better ratio.
 - Inflating never produces more than 64 KiB per zlib call (``max_length``), and never more than
   ``max_size + 1`` bytes in a message: each call asks for at most what is left of the limit plus
   one byte, so a bomb is caught one byte past the limit rather than after it has been inflated.
   Compressed input is fed in 64 KiB slices so zlib's ``unconsumed_tail`` (a copy of the input it
-  has not read yet) stays small and total copying stays linear.
+  has not read yet) stays small and total copying stays linear. Decompressors are never shared
+  or reused across messages that must not see each other: a reference into another message's
+  data must fail (1002), not read it.
 
 Framing is the caller's: RSV1 goes on the first frame of a compressed message only, and control
 frames are never compressed.
@@ -20,30 +38,38 @@ frames are never compressed.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import zlib
+from collections.abc import Callable
+from typing import Protocol
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
 from framewire.sansio.deflate_header import parse_extension_header, serialize_extension
 from framewire.sansio.deflate_negotiation import (
     EXTENSION_NAME,
+    DeflateBackend,
     DeflateConfig,
     DeflateParameters,
     client_offer,
     client_verify,
     server_negotiate,
 )
+from framewire.sansio.speedups import DISABLED as SPEEDUPS_DISABLED
 
 BytesLike = bytes | bytearray | memoryview
 
 __all__ = [
     "EXTENSION_NAME",
     "MAX_PIECE_SIZE",
+    "DeflateBackend",
     "DeflateConfig",
     "DeflateParameters",
     "PerMessageDeflate",
     "client_offer",
     "client_verify",
     "compress_shared",
+    "compression_library",
     "parse_extension_header",
     "serialize_extension",
     "server_negotiate",
@@ -55,26 +81,102 @@ _TAIL = b"\x00\x00\xff\xff"
 MAX_PIECE_SIZE = 64 * 1024
 """Largest piece decompress() returns, and largest compressed slice fed to zlib at once."""
 
+# ISA-L has levels 0..3 (3 its best); its 0 is not "stored", so zlib's level 0 stays with zlib.
+_ISAL_LEVELS = (0, 1, 2, 3, 3, 3, 3, 3, 3, 3)
 
-def _new_compressor(window_bits: int, config: DeflateConfig) -> zlib._Compress:
-    """Return a raw-deflate compressor that honours ``window_bits`` (8..15)."""
+
+class _Compressor(Protocol):
+    """What zlib's and ISA-L's compress objects both offer."""
+
+    def compress(self, data: BytesLike, /) -> bytes:
+        """Return the compressed bytes ready so far."""
+
+    def flush(self, mode: int = ..., /) -> bytes:
+        """Return the rest, ending as ``mode`` says (Z_SYNC_FLUSH, Z_FULL_FLUSH)."""
+
+
+# (library, level, zlib window bits, memLevel) of a compressor.
+_CompressorKey = tuple[str, int, int, int]
+
+# The idle compressor for each key, used by messages compressed without context takeover.
+_IDLE_COMPRESSORS: dict[_CompressorKey, _Compressor] = {}
+
+
+@functools.cache
+def _isal_compressobj() -> Callable[..., _Compressor] | None:
+    """Return ISA-L's compressobj (the optional isal package), or None when not installed."""
+    try:
+        module = importlib.import_module("isal.isal_zlib")
+    except ImportError:
+        return None
+    compressobj: Callable[..., _Compressor] = module.compressobj
+    return compressobj
+
+
+def compression_library(
+    config: DeflateConfig, window_bits: int, *, no_context_takeover: bool
+) -> str:
+    """Return "isal" or "zlib": what compresses messages with these settings.
+
+    ISA-L is used only without context takeover (its state is too big to keep per connection),
+    with a window of 9 bits or more (zlib's 9-bit trick for 8 does not hold for it) and a level
+    above 0; with backend "auto" also only when FRAMEWIRE_NO_SPEEDUPS is not set.
+    """
+    if (
+        config.backend == "zlib"
+        or (config.backend == "auto" and SPEEDUPS_DISABLED)
+        or not no_context_takeover
+        or window_bits < 9
+        or config.compress_level == 0
+        or _isal_compressobj() is None
+    ):
+        return "zlib"
+    return "isal"
+
+
+def _compressor_key(
+    config: DeflateConfig, window_bits: int, *, no_context_takeover: bool
+) -> _CompressorKey:
+    """Return the key of the compressor a side with these settings uses."""
+    library = compression_library(config, window_bits, no_context_takeover=no_context_takeover)
     # zlib refuses to deflate with a raw 8-bit window, but a 9-bit zlib compressor never refers
     # further back than 512 - 262 = 250 bytes (MAX_DIST in zlib's deflate.c: the window minus
     # the lookahead), so its streams are valid for a 256-byte window: 8 is honoured with 9.
-    zlib_window_bits = max(window_bits, 9)
-    return zlib.compressobj(
-        config.compress_level, zlib.DEFLATED, -zlib_window_bits, config.mem_level
-    )
+    return library, config.compress_level, max(window_bits, 9), config.mem_level
 
 
-def _compress_with(compressor: zlib._Compress, data: BytesLike, *, final: bool) -> bytes:
-    """Compress one frame's data and sync-flush; on the message's last frame drop the tail."""
-    output = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
-    # A sync flush right after another one produces nothing, so the tail may already have been
-    # sent in an earlier frame; the receiver then inflates one extra empty block, which is valid.
-    if final and output.endswith(_TAIL):
-        output = output[: -len(_TAIL)]
+def _new_compressor(key: _CompressorKey) -> _Compressor:
+    """Return a raw-deflate compressor (negative window bits: no zlib header) for ``key``."""
+    library, level, window_bits, mem_level = key
+    if library == "isal":
+        isal_compressobj = _isal_compressobj()
+        assert isal_compressobj is not None
+        # memLevel is left at ISA-L's default: it sizes ISA-L's own buffers, not zlib's hash.
+        return isal_compressobj(_ISAL_LEVELS[level], zlib.DEFLATED, -window_bits)
+    return zlib.compressobj(level, zlib.DEFLATED, -window_bits, mem_level)
+
+
+def _borrow_compressor(key: _CompressorKey) -> _Compressor:
+    """Take the idle compressor for ``key`` (made if none is idle); give it back when done."""
+    compressor = _IDLE_COMPRESSORS.pop(key, None)
+    return _new_compressor(key) if compressor is None else compressor
+
+
+def _finish_alone(compressor: _Compressor, key: _CompressorKey, data: BytesLike) -> bytes:
+    """Compress a message's last data with a borrowed compressor, forget it, give it back."""
+    # A full flush writes the same bytes as a sync flush and also clears zlib's hash table, so
+    # the next message cannot refer back to this one: it compresses exactly as a fresh
+    # compressor would (RFC 7692 7.1.1.1 is kept, and output is the same for every borrower).
+    output = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+    _IDLE_COMPRESSORS[key] = compressor
     return output
+
+
+def _strip_tail(output: bytes) -> bytes:
+    """Drop the empty stored block a flush ends with, from a message's last frame (7.2.1)."""
+    # A flush right after another one may produce nothing, so the tail may already have been
+    # sent in an earlier frame; the receiver then inflates one extra empty block, which is valid.
+    return output[: -len(_TAIL)] if output.endswith(_TAIL) else output
 
 
 def _own_side(params: DeflateParameters, *, is_server: bool) -> tuple[int, bool]:
@@ -99,7 +201,8 @@ def compress_shared(
     window_bits, no_takeover = _own_side(params, is_server=is_server)
     if not no_takeover:
         raise ValueError("compress_shared() needs no context takeover on the sending side")
-    return _compress_with(_new_compressor(window_bits, config), data, final=True)
+    key = _compressor_key(config, window_bits, no_context_takeover=True)
+    return _strip_tail(_finish_alone(_borrow_compressor(key), key, data))
 
 
 class PerMessageDeflate:
@@ -108,14 +211,16 @@ class PerMessageDeflate:
     Args:
         params: what negotiation agreed.
         is_server: True on the server; decides which window and takeover apply to each direction.
-        config: compression level, memLevel and min_size for what we send.
+        config: compression level, memLevel, min_size and backend for what we send.
     """
 
     __slots__ = (
         "_compressor",
+        "_compressor_key",
         "_config",
         "_decompressor",
         "_message_size",
+        "_min_size",
         "_receive_reset",
         "_receive_window_bits",
         "_send_reset",
@@ -126,10 +231,16 @@ class PerMessageDeflate:
         self, params: DeflateParameters, *, is_server: bool, config: DeflateConfig
     ) -> None:
         self._config = config
+        self._min_size = config.min_size
         self._send_window_bits, self._send_reset = _own_side(params, is_server=is_server)
+        self._compressor_key = _compressor_key(
+            config, self._send_window_bits, no_context_takeover=self._send_reset
+        )
         # zlib inflates raw streams with an 8-bit window (it only refuses to deflate with one).
         self._receive_window_bits, self._receive_reset = _own_side(params, is_server=not is_server)
-        self._compressor: zlib._Compress | None = None
+        # Our own compressor: kept between messages with context takeover; without it, the
+        # borrowed one, held only between the frames of a fragmented message.
+        self._compressor: _Compressor | None = None
         self._decompressor: zlib._Decompress | None = None
         self._message_size = 0
 
@@ -137,7 +248,7 @@ class PerMessageDeflate:
 
     def should_compress(self, payload_length: int) -> bool:
         """Return True when a message of ``payload_length`` bytes is worth compressing."""
-        return payload_length >= self._config.min_size
+        return payload_length >= self._min_size
 
     def compress(self, data: BytesLike, *, final: bool) -> bytes:
         """Compress one data frame's worth of a message.
@@ -146,13 +257,20 @@ class PerMessageDeflate:
         is complete (sync-flushed), so the frame can be sent at once.
         """
         compressor = self._compressor
-        if compressor is None:
-            compressor = self._compressor = _new_compressor(self._send_window_bits, self._config)
-        output = _compress_with(compressor, data, final=final)
-        if final and self._send_reset:
-            # No context takeover: release the compressor until the next message needs one.
-            self._compressor = None
-        return output
+        if self._send_reset:
+            # No context takeover: the message borrows the process's idle compressor.
+            if compressor is None:
+                if final:  # a whole message in one call: the common case, kept short
+                    key = self._compressor_key
+                    return _strip_tail(_finish_alone(_borrow_compressor(key), key, data))
+                compressor = self._compressor = _borrow_compressor(self._compressor_key)
+            if final:
+                self._compressor = None
+                return _strip_tail(_finish_alone(compressor, self._compressor_key, data))
+        elif compressor is None:
+            compressor = self._compressor = _new_compressor(self._compressor_key)
+        output = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
+        return _strip_tail(output) if final else output
 
     @property
     def can_share_output(self) -> bool:
@@ -161,8 +279,12 @@ class PerMessageDeflate:
 
     @property
     def sharing_key(self) -> tuple[int, int, int]:
-        """Connections with equal keys (and can_share_output) get identical compress_shared()."""
-        return self._send_window_bits, self._config.compress_level, self._config.mem_level
+        """Connections with equal keys (and can_share_output) get identical compress_shared().
+
+        (window bits, level, memLevel), with memLevel 0 where ISA-L compresses (it has none).
+        """
+        library, level, _, mem_level = self._compressor_key
+        return self._send_window_bits, level, mem_level if library == "zlib" else 0
 
     # -- receiving ------------------------------------------------------------------------------
 
@@ -184,11 +306,17 @@ class PerMessageDeflate:
             ProtocolError: the data is not valid DEFLATE (close code 1002, RFC 7692 8).
         """
         pieces: list[bytes] = []
-        view = memoryview(data).cast("B")
-        for start in range(0, len(view), MAX_PIECE_SIZE):
-            self._inflate(view[start : start + MAX_PIECE_SIZE], max_size, pieces)
+        if final and len(data) <= MAX_PIECE_SIZE:
+            # The common case, a whole message in one frame: one zlib call, with the tail
+            # appended (RFC 7692 7.2.2) instead of inflated by a second call.
+            self._inflate(b"".join((data, _TAIL)), max_size, pieces)
+        else:
+            view = memoryview(data).cast("B")
+            for start in range(0, len(view), MAX_PIECE_SIZE):
+                self._inflate(view[start : start + MAX_PIECE_SIZE], max_size, pieces)
+            if final:
+                self._inflate(_TAIL, max_size, pieces)  # RFC 7692 7.2.2
         if final:
-            self._inflate(_TAIL, max_size, pieces)  # RFC 7692 7.2.2
             self._message_size = 0
             if self._receive_reset:
                 self._decompressor = None

@@ -11,13 +11,20 @@ About window bits 8: zlib refuses to deflate with a raw 256-byte window, yet fra
 Whoever must compress with 8 bits uses a 9-bit zlib compressor, which never refers back more than
 250 bytes (zlib keeps 262 bytes of lookahead out of its window), so its output is valid for an
 8-bit window; see deflate.py and the strict-inflate tests.
+
+About server_no_context_takeover: by default (config value None) a server answers it even when
+the client did not ask, as RFC 7692 7.1.1.1 lets a server choose; a client does not ask for it.
+That is what makes the server's compression cheap with many connections (deflate.py, and
+docs/topics/compression.md for the measurements).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 from framewire.exceptions import InvalidHandshake, NegotiationError
 from framewire.sansio.deflate_header import (
@@ -28,6 +35,7 @@ from framewire.sansio.deflate_header import (
 
 __all__ = [
     "EXTENSION_NAME",
+    "DeflateBackend",
     "DeflateConfig",
     "DeflateParameters",
     "client_offer",
@@ -51,6 +59,9 @@ _KNOWN_PARAMS = frozenset(
 # RFC 7692 7.1.2: a decimal integer 8..15; leading zeros, signs and spaces are not allowed.
 _WINDOW_BITS_VALUE = re.compile(r"(?:[89]|1[0-5])\Z")
 DEFAULT_WINDOW_BITS = 15
+DeflateBackend = Literal["auto", "zlib", "isal"]
+"""DeflateConfig.backend: which deflate implementation compresses (see deflate.py)."""
+BACKENDS: tuple[str, ...] = get_args(DeflateBackend)
 
 
 def _check_window_bits(name: str, bits: int | None) -> None:
@@ -63,36 +74,56 @@ def _check_window_bits(name: str, bits: int | None) -> None:
 class DeflateConfig:
     """What the user asks for when permessage-deflate is enabled.
 
-    The defaults suit a server holding many connections. Memory is what limits such a server,
-    and zlib's compressor costs ``2 ** (window_bits + 2) + 2 ** (mem_level + 9)`` bytes:
-    ``mem_level=5`` cuts the hash table from 128 KiB (zlib's default 8) to 16 KiB, and on
-    chat-sized JSON messages it compressed exactly as well. Level 6 (zlib's default) is kept
-    because the level costs CPU, not memory: about 11 us per 200-byte message, and a third
-    smaller output than level 1 with context takeover. Window bits are left to negotiation; set
-    ``server_max_window_bits`` (e.g. 12) or ``server_no_context_takeover`` to save more memory.
+    The defaults suit a server holding many connections, where compression's CPU time and the
+    memory kept per connection are what count (docs/topics/compression.md; benchmarks/README.md,
+    "Compression negotiated (issue 17)", has the measurements):
+
+    - A server compresses every message on its own: it answers server_no_context_takeover
+      unasked (RFC 7692 7.1.1.1), so no connection keeps a compressor between messages and one
+      compressor per process does all the work (deflate.py). On 1 KiB JSON messages with 64
+      connections, replies were 38 % larger than with a kept context, for about a third less
+      server CPU per message.
+    - Level 1: the level is most of deflate's cost. Level 6 with a kept context cost the server
+      2.3-2.5x the CPU per 1 KiB message of level 1; compressing alone, zlib runs 118,000
+      instructions per 1 KiB JSON message at level 1 and 148,000 at level 6, for 4 % fewer bytes.
+    - ``backend="auto"`` compresses those messages with ISA-L when the optional ``isal`` package
+      is installed (``pip install framewire[isal]``): the same output size as zlib level 1 for
+      58 % of its instructions on 1 KiB and 37 % on 16 KiB. Without it, the standard library's
+      zlib does it all.
 
     Attributes:
-        server_no_context_takeover: the server starts each message with a fresh compressor
-            (no memory held between messages, worse compression).
-        client_no_context_takeover: the same, for the client's messages.
+        server_no_context_takeover: True: a client offers it and requires it; a server always
+            answers it. False: a client does not offer it; a server answers it only when the
+            client offered it, and otherwise keeps its compressor per connection (better ratio
+            on repetitive messages, and ``2 ** (window_bits + 2) + 2 ** (mem_level + 9)`` bytes
+            per connection). None (the default): a server answers it, a client does not offer it.
+        client_no_context_takeover: the client compresses each message on its own. Offered by a
+            client and answered by a server when True; a server also grants it when offered.
         server_max_window_bits: largest LZ77 window the server compresses with, 8..15;
             None: 15.
         client_max_window_bits: the same for the client. On a client, None offers the
             parameter without a value (the server may pick); on a server, None accepts what
-            the client offers.
-        compress_level: zlib level 0..9 for outgoing messages.
-        mem_level: zlib memLevel 1..9 for outgoing messages.
+            the client offers. A server's decompressor keeps ``2 ** bits`` bytes plus 7 KiB per
+            connection while the client keeps its context: 12 saves 28 KiB of 39.
+        compress_level: zlib level 0..9 for outgoing messages (ISA-L: 1 -> 1, 2 -> 2, 3..9 ->
+            3, its best; level 0 always uses zlib).
+        mem_level: zlib memLevel 1..9 for outgoing messages (the size of zlib's hash table).
         min_size: messages shorter than this many bytes are sent uncompressed (RSV1 clear):
             below ~64 bytes deflate's own overhead eats most of the saving.
+        backend: "auto" (default): ISA-L (the ``isal`` package) for messages compressed without
+            context takeover when it is installed and FRAMEWIRE_NO_SPEEDUPS is not set, zlib
+            otherwise; "zlib": always the standard library; "isal": as "auto", but the package
+            must be installed. Decompression always uses the standard library's zlib.
     """
 
-    server_no_context_takeover: bool = False
+    server_no_context_takeover: bool | None = None
     client_no_context_takeover: bool = False
     server_max_window_bits: int | None = None
     client_max_window_bits: int | None = None
-    compress_level: int = 6
+    compress_level: int = 1
     mem_level: int = 5
     min_size: int = 64
+    backend: DeflateBackend = "auto"
 
     def __post_init__(self) -> None:
         _check_window_bits("server_max_window_bits", self.server_max_window_bits)
@@ -103,6 +134,10 @@ class DeflateConfig:
             raise ValueError(f"mem_level={self.mem_level} is outside 1..9")
         if self.min_size < 0:
             raise ValueError(f"min_size={self.min_size} is negative")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not one of {', '.join(BACKENDS)}")
+        if self.backend == "isal" and importlib.util.find_spec("isal") is None:
+            raise ValueError("backend='isal' needs the isal package: pip install framewire[isal]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +209,10 @@ def _accept_offer(
     offered_server_bits = _window_bits(found, SERVER_MAX_WINDOW_BITS, value_required=True)
     offered_client_bits = _window_bits(found, CLIENT_MAX_WINDOW_BITS, value_required=False)
     # RFC 7692 7.1.1: the server may declare either no_context_takeover even when not offered;
-    # one the client offered is always granted.
-    server_reset = SERVER_NO_CONTEXT_TAKEOVER in found or config.server_no_context_takeover
+    # one the client offered is always granted. None (the default) declares the server's.
+    server_reset = (
+        SERVER_NO_CONTEXT_TAKEOVER in found or config.server_no_context_takeover is not False
+    )
     client_reset = CLIENT_NO_CONTEXT_TAKEOVER in found or config.client_no_context_takeover
     # RFC 7692 7.1.2.1: answer with the offered value or smaller; may limit ourselves unasked.
     server_bits = _smaller(offered_server_bits, config.server_max_window_bits)
@@ -235,7 +272,7 @@ def server_negotiate(
 def client_offer(config: DeflateConfig) -> str:
     """Return the Sec-WebSocket-Extensions value a client sends to offer permessage-deflate."""
     params: list[ExtensionParam] = []
-    if config.server_no_context_takeover:
+    if config.server_no_context_takeover:  # None: a client does not ask for it
         params.append((SERVER_NO_CONTEXT_TAKEOVER, None))
     if config.client_no_context_takeover:
         params.append((CLIENT_NO_CONTEXT_TAKEOVER, None))
