@@ -33,7 +33,7 @@ def status_phrase(status: int) -> str:
     return _PHRASES.get(status, "")
 
 
-def py_encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
+def py_encode_fields(fields: Iterable[tuple[str, str]]) -> bytes:
     """Return header fields as CRLF-terminated lines.
 
     Raises:
@@ -41,7 +41,7 @@ def py_encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
             character (this would let a value inject headers: response splitting).
     """
     lines = []
-    for name, value in headers:
+    for name, value in fields:
         if not name.isascii():
             raise ValueError(f"invalid header name: {name!r}")
         raw_name = name.encode("ascii")

@@ -325,6 +325,11 @@ class MessageParser:
             return False
         self._head_size += len(line) + 2
         if not line:
+            # The blank line's CRLF counts too, as in the whole-head fast path.
+            if self._head_size > limits.max_head_size:
+                raise ParseError(
+                    431, f"{kind} section exceeds max_head_size={limits.max_head_size}"
+                )
             fields = Headers(self._fields)
             self._fields = []
             if self._state is _HEADERS:
