@@ -31,8 +31,8 @@ if [ -f tests/interop/package-lock.json ]; then
 fi
 
 echo "== ruff"
-python3 -m ruff check src tests benchmarks examples
-python3 -m ruff format --check src tests benchmarks examples
+python3 -m ruff check src tests benchmarks examples fuzz
+python3 -m ruff format --check src tests benchmarks examples fuzz
 
 echo "== mypy --strict"
 python3 -m mypy
@@ -43,7 +43,7 @@ python3 -m coverage run -m pytest -q -p no:cacheprovider "$@"
 
 echo "== pytest of every layer below the chat on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
 FRAMEWIRE_NO_SPEEDUPS=1 python3 -m coverage run --append -m pytest -q -p no:cacheprovider \
-    tests/sansio tests/aio tests/http tests/interop tests/conformance
+    tests/sansio tests/aio tests/http tests/interop tests/conformance tests/security tests/fuzz
 
 echo "== branch coverage of both passes together"
 python3 -m coverage report
