@@ -191,7 +191,7 @@ def test_ws_cve_2018_1000518_deflate_bomb_closes_1009_within_twice_the_limit(rol
             connection.receive_data(read)
     assert failure_of(connection) == 1009
     assert memory["peak"] < 2 * limit + (256 << 10), memory
-    assert time.monotonic() - start < 2.0, "a bomb must not be inflated to the end"
+    assert time.monotonic() - start < 10.0, "a bomb must not be inflated to the end"
 
 
 def test_ws_cve_2021_33880_no_secret_is_compared_with_a_plain_operator() -> None:
@@ -395,17 +395,21 @@ def test_nw_3_3_1_extension_header_with_prototype_names_and_64_kib_in_linear_tim
     start = time.thread_time()
     parse_extension_header(["," * 65536])
     parse_extension_header([" " * 65536])
-    assert time.thread_time() - start < 0.05
+    assert time.thread_time() - start < 1.0  # a backtracking parse takes seconds or more
 
 
 @pytest.mark.parametrize("filler", [" ", ",", " ,", "\t, ", "a, "])
-def test_nw_cve_2021_32640_64_kib_sec_websocket_protocol_in_under_10_ms(filler: str) -> None:
+def test_nw_cve_2021_32640_64_kib_sec_websocket_protocol_is_parsed_without_backtracking(
+    filler: str,
+) -> None:
     """ws 7.4.6 (2021-05), CVE-2021-32640: ReDoS in the Sec-WebSocket-Protocol parser."""
     value = (filler * (65536 // len(filler)))[:65536]
     headers = Headers([*(line.split(": ", 1) for line in UPGRADE.strip().split("\r\n")[1:])])
     headers.add("Sec-WebSocket-Protocol", value + "x")
     elapsed = cpu_seconds(lambda: accept_request("GET", "1.1", headers, subprotocols=["chat"]))
-    assert elapsed < 0.010, f"{elapsed * 1e3:.1f} ms"
+    # About 1 ms here; the quadratic parser of the advisory took seconds on 64 KiB. The bound
+    # only catches that, not a slow turn of a busy machine.
+    assert elapsed < 1.0, f"{elapsed * 1e3:.1f} ms"
 
 
 def test_nw_cve_2024_37890_more_headers_than_the_limit_get_431_and_the_server_lives() -> None:
@@ -774,7 +778,7 @@ def test_ah_cve_2025_69229_one_byte_chunks_cost_linear_time_and_no_read_blocks_l
             parser.parse_more()
             longest = max(longest, time.thread_time() - began)
     assert type(parser.events_received()[-1]) is EndOfMessage
-    assert longest < 0.1, f"one call took {longest * 1e3:.0f} ms"
+    assert longest < 1.0, f"one call took {longest * 1e3:.0f} ms"  # no call does it all
     assert bad_status(chunked_request(1001), HTTPLimits(max_chunks=1000)) == 413
 
 
@@ -929,7 +933,7 @@ def test_to_cve_2025_67725_67726_repeated_headers_and_quoted_semicolons_in_linea
         assert_linear(options, 4000, f"Content-Type parameters of {unit!r}")
     start = time.thread_time()
     parse_options_header("form-data; name=" + '"' + ";" * 65536)
-    assert time.thread_time() - start < 0.05
+    assert time.thread_time() - start < 1.0  # a backtracking parse takes seconds or more
 
 
 def test_to_cve_2026_31958_multipart_part_count_is_capped() -> None:
