@@ -847,11 +847,14 @@ def upgrade_heads(draw: st.DrawFn, fault: str) -> bytes:
 
 
 @st.composite
-def upgrade_cases(draw: st.DrawFn, fault: str) -> tuple[bytes, HTTPLimits]:
-    """An upgrade request and the limits it is parsed with: the defaults, or (a third of the
-    time) each limit at, just under or just over what the request needs."""
+def upgrade_cases(
+    draw: st.DrawFn, fault: str, limit: tuple[str, int] | None = None
+) -> tuple[bytes, HTTPLimits]:
+    """An upgrade request and the limits it is parsed with: with ``limit`` (name, offset), that
+    one at what the request needs plus offset and the others at their defaults; without, the
+    defaults or (a third of the time) each limit at, just under or just over what it needs."""
     data = draw(upgrade_heads(fault))
-    tight = draw(st.integers(0, 2)) == 0
+    tight = limit is None and draw(st.integers(0, 2)) == 0
     head = data[: data.find(b"\r\n\r\n") + 4] if b"\r\n\r\n" in data else data
     lines = head.split(b"\r\n")
     needs = {
@@ -864,6 +867,9 @@ def upgrade_cases(draw: st.DrawFn, fault: str) -> tuple[bytes, HTTPLimits]:
         name: max(0, need + draw(st.sampled_from([0, -1, 1]))) if tight else default
         for (name, need), default in zip(needs.items(), (8190, 65536, 8190, 100), strict=True)
     }
+    if limit is not None:
+        name, offset = limit
+        limits[name] = max(0, needs[name] + offset)
     return data, HTTPLimits(**limits)
 
 
@@ -885,6 +891,24 @@ def test_a_plain_upgrade_is_what_the_full_handshake_accepts(
     upgrade_request: Any, fault: str, source: st.DataObject
 ) -> None:
     data, limits = source.draw(upgrade_cases(fault))
+    check_plain_upgrade(upgrade_request, data, limits)
+
+
+@pytest.mark.parametrize("offset", [-1, 0], ids=["one-under", "at"])
+@pytest.mark.parametrize(
+    "limit", ["max_request_line", "max_head_size", "max_header_line", "max_headers"]
+)
+@budget(20)
+@given(source=st.data())
+def test_a_plain_upgrade_at_each_limit_is_what_the_full_handshake_accepts(
+    upgrade_request: Any, limit: str, offset: int, source: st.DataObject
+) -> None:
+    data, limits = source.draw(upgrade_cases("none", (limit, offset)))
+    check_plain_upgrade(upgrade_request, data, limits)
+
+
+def check_plain_upgrade(upgrade_request: Any, data: bytes, limits: HTTPLimits) -> None:
+    """``upgrade_request`` declines ``data``, or gives what the full handshake gives."""
     result = upgrade_request(data, *limits_of(limits))
     assert result == py_parse_upgrade_request(data, *limits_of(limits))  # the twins agree
     if result is None:
