@@ -307,9 +307,13 @@ def test_each_c_method_takes_the_stubs_argument_counts(
     bound = getattr(instance_of(name, loop), method)
     signature = getattr(bound, "__text_signature__", None)
     if signature:
-        assert parameters == runtime_parameters(
-            getattr(getattr(speedups, name), method), method=True
-        )
+        runtime = runtime_parameters(getattr(getattr(speedups, name), method), method=True)
+        if runtime.positional == ("object",) and signature.endswith("object, /)"):
+            # Python 3.13 gives a one-argument C method (METH_O) this signature by itself:
+            # it says how many arguments, not their names.
+            assert len(parameters.positional) == 1 and parameters.defaults == 0
+        else:
+            assert parameters == runtime
     # One argument too many and, when some are required, one too few: TypeError before anything
     # is done with the (dummy) arguments.
     with pytest.raises(TypeError):
