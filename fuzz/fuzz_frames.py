@@ -368,6 +368,11 @@ class ReferenceAssembler:
                     raise _Fail(1002) from None
                 self.size += len(piece)
                 if limit is not None and self.size > limit:
+                    if self.text:  # invalid UTF-8 before the limit is the earlier error
+                        try:
+                            self.utf8.decode(b"".join(output) + piece[:-1], False)
+                        except UnicodeDecodeError:
+                            raise _Fail(1007) from None
                     raise _Fail(1009)
                 output.append(piece)
                 if self.inflater.eof:
@@ -431,11 +436,7 @@ def check_connection(data: bytes, config: Config, split_seed: int) -> None:
     assert (split_failure is None) == (whole_failure is None)
     if whole_failure is not None:
         codes = {split_failure[0], whole_failure[0]}
-        # Known finding (tests/fuzz/test_regressions.py): a compressed text message that is
-        # both invalid UTF-8 and over max_message_size fails with 1007 or 1009 depending on
-        # how much of it one read brings. Allowed here so that long runs look further.
-        known = config.deflate and codes == {1007, 1009}
-        assert len(codes) == 1 or known, (
+        assert len(codes) == 1, (
             f"failure depends on the split: {split_failure} {whole_failure}"
         )
     if split_failure == whole_failure:

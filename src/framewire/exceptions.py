@@ -55,10 +55,17 @@ class ProtocolError(FramewireError):
 
 
 class PayloadTooBig(ProtocolError):
-    """A message, frame or fragment count went past its configured limit (close code 1009)."""
+    """A message, frame or fragment count went past its configured limit (close code 1009).
+
+    Attributes:
+        inflated: when a compressed message inflated past the limit, the payload it inflated
+            within the limit in that call (so a text message can be checked for invalid UTF-8
+            first, whatever the reads); empty otherwise.
+    """
 
     def __init__(self, message: str, close_code: int = 1009) -> None:
         super().__init__(message, close_code)
+        self.inflated: list[bytes] = []
 
 
 class InvalidHandshake(FramewireError):

@@ -1,10 +1,9 @@
 """What the fuzz targets found in framewire, each as the smallest input that shows it.
 
-A test still marked strict-xfail is a bug that stands: the fuzz target tolerates that exact case
-(with a comment pointing here) so that long runs keep looking for new ones, and a fix turns the
-test into an XPASS, which fails the suite until the marker goes. The others were fixed (commit
-9e22e5a, "Fixes from fuzzing") and stay as regression tests; STYLE.md would have them beside the
-module they broke, where they can move when those test modules are next touched.
+Every finding is fixed (commit 9e22e5a, "Fixes from fuzzing", and after it the two outcomes of
+compressed messages that depended on the reads) and stays as a regression test; STYLE.md would
+have them beside the module they broke, where they can move when those test modules are next
+touched.
 """
 
 from __future__ import annotations
@@ -49,13 +48,10 @@ def _inflating_client(max_message_size: int) -> Connection:
     return Connection(Role.CLIENT, limits=limits, deflate=deflate)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a compressed text message that is both invalid UTF-8 and over "
-    "max_message_size fails with 1009 when one read brings the frame and with 1007 when it "
-    "comes byte by byte: the close code depends on TCP segmentation (fuzz_frames, split)",
-)
 def test_close_code_of_a_compressed_invalid_oversized_text_does_not_depend_on_reads() -> None:
+    """Found by fuzz_frames (split): a compressed text message both invalid UTF-8 and over
+    max_message_size failed 1009 in one read and 1007 byte by byte. Invalid UTF-8 before the
+    limit now wins both ways."""
     compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
     payload = (compressor.compress(b"\xff" * 200) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
     frame = bytes((0xC1, len(payload))) + payload  # FIN, RSV1, text; unmasked (from a server)
@@ -66,7 +62,7 @@ def test_close_code_of_a_compressed_invalid_oversized_text_does_not_depend_on_re
             connection.receive_data(chunk)
         assert connection.failure is not None
         codes.append(connection.failure.code)
-    assert codes[0] == codes[1], codes
+    assert codes == [1007, 1007], codes
 
 
 def test_status_of_an_overlong_line_with_a_bare_lf_does_not_depend_on_reads() -> None:
@@ -136,15 +132,10 @@ def test_request_json_refuses_deeply_nested_json_with_400() -> None:
     assert caught.value.http_status == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: below a 15-bit window, zlib accepts a back-reference past the negotiated "
-    "window when it points into output of the same inflate call, so a peer that breaks "
-    "client_max_window_bits/server_max_window_bits gets its message accepted when it comes in "
-    "one read and fails 1002 ('invalid distance too far back') in small reads "
-    "(fuzz_deflate, inflate mode, split)",
-)
 def test_a_message_breaking_the_negotiated_window_fails_the_same_way_whatever_the_reads() -> None:
+    """Found by fuzz_deflate (inflate, split): below a 15-bit window zlib let a back-reference
+    past the window through within one call and refused it across calls. framewire now inflates
+    with a 15-bit window whatever was agreed, so such a message is taken both ways."""
     block = bytes(range(256)) + bytes(range(0, 256, 3))  # 342 bytes that do not repeat
     compressor = zlib.compressobj(9, zlib.DEFLATED, -15)  # the peer ignores the 8-bit window
     data = compressor.compress(block + block[:100]) + compressor.flush(zlib.Z_SYNC_FLUSH)
@@ -160,4 +151,4 @@ def test_a_message_breaking_the_negotiated_window_fails_the_same_way_whatever_th
             outcomes.append(error.close_code)
         else:
             outcomes.append(None)
-    assert outcomes[0] == outcomes[1], outcomes
+    assert outcomes == [None, None], outcomes

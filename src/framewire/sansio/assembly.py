@@ -97,7 +97,15 @@ class MessageAssembler:
         if self._compressed:
             assert self.deflate is not None
             remaining = None if self.max_message_size is None else self.max_message_size
-            pieces = self.deflate.decompress(data, final=final, max_size=remaining)
+            try:
+                pieces = self.deflate.decompress(data, final=final, max_size=remaining)
+            except PayloadTooBig as too_big:
+                # Invalid UTF-8 before the limit is an earlier error in the message than the
+                # limit: answer 1007 whether the bytes came in one read or in many.
+                if self._is_text:
+                    for inflated in too_big.inflated:
+                        self._check_utf8(inflated, False)
+                raise
             for index, inflated in enumerate(pieces):
                 self._take(inflated, final and index == len(pieces) - 1, out)
             if final and not pieces:

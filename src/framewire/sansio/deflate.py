@@ -78,6 +78,7 @@ __all__ = [
 # RFC 7692 7.2.1: the empty stored block every sync flush ends with; the sender strips it from a
 # message, the receiver appends it back (7.2.2).
 _TAIL = b"\x00\x00\xff\xff"
+_INFLATE_WINDOW_BITS = 15  # whatever window was agreed: see PerMessageDeflate.__init__
 MAX_PIECE_SIZE = 64 * 1024
 """Largest piece decompress() returns, and largest compressed slice fed to zlib at once."""
 
@@ -222,7 +223,6 @@ class PerMessageDeflate:
         "_message_size",
         "_min_size",
         "_receive_reset",
-        "_receive_window_bits",
         "_send_reset",
         "_send_window_bits",
     )
@@ -236,8 +236,12 @@ class PerMessageDeflate:
         self._compressor_key = _compressor_key(
             config, self._send_window_bits, no_context_takeover=self._send_reset
         )
-        # zlib inflates raw streams with an 8-bit window (it only refuses to deflate with one).
-        self._receive_window_bits, self._receive_reset = _own_side(params, is_server=not is_server)
+        # The peer's negotiated window only bounds what it may send. We inflate with the full
+        # 15-bit window whatever was agreed: zlib checks distances against a smaller window only
+        # across calls, not within one, so with the agreed window a peer breaking it would be
+        # accepted or refused (1002) depending on how TCP split its frames. The cost is a 32 KiB
+        # inflate window instead of a smaller one, and only while a peer keeps its context.
+        _, self._receive_reset = _own_side(params, is_server=not is_server)
         # Our own compressor: kept between messages with context takeover; without it, the
         # borrowed one, held only between the frames of a fragmented message.
         self._compressor: _Compressor | None = None
@@ -326,7 +330,7 @@ class PerMessageDeflate:
         """Inflate ``data`` into ``pieces``, never past max_size + 1 bytes in the message."""
         decompressor = self._decompressor
         if decompressor is None:
-            decompressor = self._decompressor = zlib.decompressobj(-self._receive_window_bits)
+            decompressor = self._decompressor = zlib.decompressobj(-_INFLATE_WINDOW_BITS)
         pending: BytesLike = data
         while True:
             limit = MAX_PIECE_SIZE
@@ -338,16 +342,18 @@ class PerMessageDeflate:
                 raise ProtocolError(f"invalid compressed data: {exc}", close_code=1002) from exc
             self._message_size += len(output)
             if max_size is not None and self._message_size > max_size:
-                raise PayloadTooBig(
+                error = PayloadTooBig(
                     f"message inflates past max_message_size={max_size}", close_code=1009
                 )
+                error.inflated = [*pieces, output[:-1]]
+                raise error
             if output:
                 pieces.append(output)
             if decompressor.eof:
                 # A block with BFINAL set ended the DEFLATE stream; what follows starts a new
                 # one. Its history is lost, so a peer that keeps referring to it gets 1002.
                 pending = decompressor.unused_data
-                decompressor = self._decompressor = zlib.decompressobj(-self._receive_window_bits)
+                decompressor = self._decompressor = zlib.decompressobj(-_INFLATE_WINDOW_BITS)
             else:
                 pending = decompressor.unconsumed_tail
             # A full output may leave part of a match inside zlib even with no input left:
