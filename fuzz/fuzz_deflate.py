@@ -286,9 +286,7 @@ def inflate(
     return messages, None
 
 
-def zlib_inflate(
-    frames: list[tuple[bytes, bool]], reset: bool, max_size: int | None
-) -> Any:
+def zlib_inflate(frames: list[tuple[bytes, bool]], reset: bool, max_size: int | None) -> Any:
     """What zlib itself makes of the frames, stream restarts after BFINAL included, with the
     full 15-bit window that framewire inflates with whatever window was agreed."""
     messages: list[bytes] = []
@@ -331,9 +329,7 @@ def check_inflate(reader: ByteReader) -> None:
         frames.append((reader.short_bytes(), final))
     whole = inflate(frames, bits, reset, max_size, 0)
     split_result = inflate(frames, bits, reset, max_size, split)
-    assert split_result == whole, (
-        f"inflation depends on the split: {split_result!r} {whole!r}"
-    )
+    assert split_result == whole, f"inflation depends on the split: {split_result!r} {whole!r}"
     expected = zlib_inflate(frames, reset, max_size)
     assert whole == expected, f"framewire {whole!r}\nzlib {expected!r}"
 

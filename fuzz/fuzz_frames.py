@@ -436,9 +436,7 @@ def check_connection(data: bytes, config: Config, split_seed: int) -> None:
     assert (split_failure is None) == (whole_failure is None)
     if whole_failure is not None:
         codes = {split_failure[0], whole_failure[0]}
-        assert len(codes) == 1, (
-            f"failure depends on the split: {split_failure} {whole_failure}"
-        )
+        assert len(codes) == 1, f"failure depends on the split: {split_failure} {whole_failure}"
     if split_failure == whole_failure:
         assert split[1] == whole[1], "what the connection sent depends on the split"
 
