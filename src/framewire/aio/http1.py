@@ -132,6 +132,9 @@ class HTTP1ServerProtocol(TransportProtocol):
         timers: what arms the connection's timers (default: the event loop).
         registry: a set that holds this protocol from connection_made() until the connection
             is closed or handed off (a server closes those at shutdown).
+        refusal: called by connection_made(), once this protocol is in ``registry``; when it
+            returns a response, that response is sent and the connection closed (a server
+            past max_connections).
     """
 
     _request_parser: RequestParser | None = None  # made when first needed
@@ -154,9 +157,11 @@ class HTTP1ServerProtocol(TransportProtocol):
         fast_upgrade: FastUpgradeHandler | None = None,
         timers: Scheduler | None = None,
         registry: set[HTTP1ServerProtocol] | None = None,
+        refusal: Callable[[], bytes | None] | None = None,
     ) -> None:
         super().__init__(timers)
         self._registry = registry
+        self._refusal = refusal
         self._http_handler = http_handler
         self._upgrade_handler = upgrade_handler
         self._fast_upgrade = fast_upgrade if upgrade_handler is not None else None
@@ -171,6 +176,14 @@ class HTTP1ServerProtocol(TransportProtocol):
         super().connection_made(transport)
         if self._registry is not None:
             self._registry.add(self)
+        if self._refusal is not None:
+            refusal = self._refusal()
+            if refusal is not None:
+                if self._registry is not None:
+                    self._registry.discard(self)  # not served: it does not count
+                self.write(refusal)
+                self._close_transport()  # lingering: the client reads the answer, not a reset
+                return
         self._start_timer(self._limits.header_timeout, self._on_header_timeout)
 
     @property

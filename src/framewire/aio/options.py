@@ -11,11 +11,13 @@ from framewire.aio.websocket import Request, WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
 from framewire.sansio.headers import Headers
-from framewire.sansio.limits import WebSocketLimits
+from framewire.sansio.limits import ConnectionLimits, WebSocketLimits
 
 __all__ = ["WebSocketOptions", "deflate_config_for"]
 
 _DEFAULT_DEFLATE = DeflateConfig()
+_WS = WebSocketLimits()
+_CONNECTION = ConnectionLimits()
 
 
 @functools.lru_cache(maxsize=64)
@@ -44,19 +46,20 @@ def deflate_config_for(compression: str | DeflateConfig | None) -> DeflateConfig
 class WebSocketOptions:
     """Settings of each WebSocket connection (sizes in bytes, durations in seconds).
 
-    See serve() for what each one means.
+    See serve() for what each one means; the defaults come from WebSocketLimits and
+    ConnectionLimits (framewire/sansio/limits.py).
     """
 
     compression: str | DeflateConfig | None = "deflate"
-    max_message_size: int | None = 1 << 20
-    max_fragments: int | None = None
-    max_queue: int = 16
-    max_queue_bytes: int | None = None
-    write_limit: int = 64 * 1024
-    ping_interval: float | None = 20.0
-    ping_timeout: float | None = 20.0
-    open_timeout: float = 10.0
-    close_timeout: float = 10.0
+    max_message_size: int | None = _WS.max_message_size
+    max_fragments: int | None = _WS.max_fragments
+    max_queue: int = _CONNECTION.max_queue
+    max_queue_bytes: int | None = _CONNECTION.max_queue_bytes
+    write_limit: int = _CONNECTION.write_limit
+    ping_interval: float | None = _CONNECTION.ping_interval
+    ping_timeout: float | None = _CONNECTION.ping_timeout
+    open_timeout: float = _CONNECTION.open_timeout
+    close_timeout: float = _CONNECTION.close_timeout
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> WebSocketOptions:

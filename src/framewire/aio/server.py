@@ -28,13 +28,15 @@ from framewire.sansio.handshake import SubprotocolSelector, accept_request
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import encode_response_head, simple_response
 from framewire.sansio.http11_events import RequestHead
-from framewire.sansio.limits import HTTPLimits
+from framewire.sansio.limits import ConnectionLimits, HTTPLimits
 
 __all__ = ["Server", "serve"]
 
 # Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
 _SERVER = Role.SERVER
+
+_CONNECTION_LIMITS = ConnectionLimits()
 
 logger = logging.getLogger("framewire.server")
 
@@ -63,8 +65,15 @@ class Server:
         http_limits: HTTPLimits | None = None,
         extra_headers: Iterable[tuple[str, str]] = (),
         server_header: str | None = "framewire",
+        max_connections: int = _CONNECTION_LIMITS.max_connections,
     ) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be at least 1, not {max_connections}")
         self.handler = handler
+        self.max_connections = max_connections
+        self._server_full = simple_response(
+            503, f"server full: max_connections={max_connections}", [("Connection", "close")]
+        )
         self.http_handler = http_handler
         self.process_request = process_request
         self.subprotocols = subprotocols
@@ -108,8 +117,15 @@ class Server:
             fast_upgrade=self._upgrade_plain if self.process_request is None else None,
             timers=timers,
             registry=self._http_protocols,
+            refusal=self._refusal,
         )
         return protocol
+
+    def _refusal(self) -> bytes | None:
+        """The 503 for a connection past max_connections (it is already counted), else None."""
+        if len(self._http_protocols) + len(self.connections) > self.max_connections:
+            return self._server_full
+        return None
 
     async def start(self, host: str | None, port: int | None, **kwargs: Any) -> Server:
         """Start listening; keyword arguments go to loop.create_server()."""
@@ -409,6 +425,8 @@ class serve:
         process_request: an async callable(Request) -> Response | None run on upgrade requests.
         http_limits: HTTPLimits for request parsing.
         extra_headers: more header fields for the 101 response.
+        max_connections: most open connections, HTTP and WebSocket together (10,000); past it
+            a new connection gets 503 and is closed, and the others are served as before.
     """
 
     def __init__(
@@ -428,6 +446,7 @@ class serve:
         extra_headers: Iterable[tuple[str, str]] = (),
         server_header: str | None = "framewire",
         backlog: int = 1024,
+        max_connections: int = _CONNECTION_LIMITS.max_connections,
         **options: Any,
     ) -> None:
         if http_handler is None:
@@ -445,6 +464,7 @@ class serve:
             http_limits=http_limits,
             extra_headers=extra_headers,
             server_header=server_header,
+            max_connections=max_connections,
         )
         self._host, self._port = host, port
         self._create_kwargs: dict[str, Any] = {"ssl": ssl, "backlog": backlog}

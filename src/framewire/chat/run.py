@@ -18,7 +18,9 @@ from framewire.chat.presence import LocalPresence
 from framewire.chat.sqlite_store import SQLiteStore
 from framewire.chat.store import Presence, Store
 
-__all__ = ["make_backend", "run_chat", "serving_url"]
+__all__ = ["HTTP_HEADROOM", "make_backend", "run_chat", "serving_url"]
+
+HTTP_HEADROOM = 1000  # connections the server takes beyond the chat's WebSockets (plain HTTP)
 
 
 def make_backend(config: ChatConfig, process_id: str) -> tuple[Store, Presence]:
@@ -83,6 +85,9 @@ async def run_chat(config: ChatConfig, *, on_ready: Callable[[str], None] | None
             # for every client instead of once per client, and idle connections hold no zlib
             # state (RFC 7692 7.1.1.1 lets the server choose this without being asked).
             compression=framewire.DeflateConfig(server_no_context_takeover=True),
+            # The chat refuses WebSockets past its own limit with a chat-specific 503; the
+            # server's limit leaves room beside them for page loads, uploads and /healthz.
+            max_connections=config.limits.max_connections + HTTP_HEADROOM,
         ) as server:
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGINT, signal.SIGTERM):

@@ -1,16 +1,18 @@
 """Every size, count and time limit of framewire, in one place.
 
-Sizes are bytes, durations seconds. Each limit's field name appears in the error raised when it is
-hit, so a user who sees "header block of 70000 bytes exceeds max_head_size=65536" knows which
-option to change. Count limits sit beside byte limits on purpose: the advisories of 2024-2026
-against other servers were mostly about counts (fragments, headers, chunks, parts).
+Sizes are bytes, durations seconds. docs/topics/limits.md is the same table for users, and
+tests/test_limits_doc.py fails when the two disagree. Each limit's field name appears in the
+error raised when it is hit, so a user who sees "header block of 70000 bytes exceeds
+max_head_size=65536" knows which option to change. Count limits sit beside byte limits on
+purpose: the advisories of 2024-2026 against other servers were mostly about counts (fragments,
+headers, chunks, parts). The chat app's own limits are ChatLimits (framewire/chat/limits.py).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["HTTPLimits", "WebSocketLimits"]
+__all__ = ["ConnectionLimits", "HTTPLimits", "WebSocketLimits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,3 +82,34 @@ class HTTPLimits:
     keepalive_timeout: float = 5.0
     body_timeout: float = 60.0
     linger_timeout: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLimits:
+    """Limits of a server's connections, and of each WebSocket connection's buffers and timers.
+
+    These are the defaults of the keyword arguments of ``serve()`` and ``connect()`` of the same
+    names; this table only gives them one home.
+
+    Attributes:
+        max_connections: most open connections of one server, HTTP and WebSocket together; past
+            it a new connection gets 503 ("server full") and is closed, while the others are
+            served as before.
+        max_queue: complete messages received and not yet read before reading pauses.
+        max_queue_bytes: bytes received and not yet read before reading pauses (None: 4 x
+            max_message_size, at least 1 MiB).
+        write_limit: write-buffer high-water mark; ``send()`` waits above it.
+        open_timeout: seconds for the opening handshake.
+        ping_interval: seconds between keepalive pings (None: no keepalive).
+        ping_timeout: seconds to wait for the pong before closing with 1011 (None: forever).
+        close_timeout: seconds to wait for the closing handshake before dropping the connection.
+    """
+
+    max_connections: int = 10000
+    max_queue: int = 16
+    max_queue_bytes: int | None = None
+    write_limit: int = 64 * 1024
+    open_timeout: float = 10.0
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    close_timeout: float = 10.0
