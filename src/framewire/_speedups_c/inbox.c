@@ -68,10 +68,14 @@ inbox_traverse(InboxObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* The cycle collector's clear: drop the references that can lead back here (the WebSocket's
+ * pause_reading and resume_reading, the waiting task's Wakeup). `pieces` stays until dealloc:
+ * every method reads it, and an object in a collected cycle may still call one while the
+ * collector clears the others (tests/test_speedups_collector.py). A cycle through a queued
+ * piece is broken by the list's own clear. */
 static int
 inbox_clear(InboxObject *self)
 {
-    Py_CLEAR(self->pieces);
     Py_CLEAR(self->pause);
     Py_CLEAR(self->resume);
     Py_CLEAR(self->waiter);
@@ -83,7 +87,24 @@ inbox_dealloc(InboxObject *self)
 {
     PyObject_GC_UnTrack(self);
     inbox_clear(self);
+    Py_CLEAR(self->pieces);
     Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Call pause_reading() or resume_reading(): 0, or -1 with an exception set. Nothing to call
+ * once the collector cleared the inbox. */
+static int
+call_hook(PyObject *hook)
+{
+    if (hook == NULL) {
+        return 0;
+    }
+    PyObject *result = PyObject_CallNoArgs(hook);
+    if (result == NULL) {
+        return -1;
+    }
+    Py_DECREF(result);
+    return 0;
 }
 
 /* Call pause_reading() if a budget is now exceeded. */
@@ -93,11 +114,7 @@ inbox_check_pause(InboxObject *self)
     if (!self->paused &&
         (self->messages > self->max_queue || self->bytes > self->max_queue_bytes)) {
         self->paused = 1;
-        PyObject *result = PyObject_CallNoArgs(self->pause);
-        if (result == NULL) {
-            return -1;
-        }
-        Py_DECREF(result);
+        return call_hook(self->pause);
     }
     return 0;
 }
@@ -270,12 +287,10 @@ inbox_pop(InboxObject *self)
     if (self->paused && self->messages <= self->max_queue / 2 &&
         self->bytes <= self->max_queue_bytes / 2) {
         self->paused = 0;
-        PyObject *result = PyObject_CallNoArgs(self->resume);
-        if (result == NULL) {
+        if (call_hook(self->resume) < 0) {
             Py_DECREF(piece);
             return NULL;
         }
-        Py_DECREF(result);
     }
     return piece;
 }

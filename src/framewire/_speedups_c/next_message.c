@@ -59,9 +59,15 @@ next_message_traverse(NextMessageObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* Dropped (or cleared by the cycle collector): finished for good, so no later call reads a
+ * reference cleared here. */
 static int
 next_message_clear(NextMessageObject *self)
 {
+    if (self->state == WAITING && self->inbox != NULL) {
+        fw_inbox_set_receiving(self->inbox, 0); /* dropped mid-wait, as `finally:` would */
+    }
+    self->state = FINISHED;
     Py_CLEAR(self->inbox);
     Py_CLEAR(self->websocket);
     Py_CLEAR(self->loop);
@@ -74,9 +80,6 @@ static void
 next_message_dealloc(NextMessageObject *self)
 {
     PyObject_GC_UnTrack(self);
-    if (self->state == WAITING && self->inbox != NULL) {
-        fw_inbox_set_receiving(self->inbox, 0); /* dropped mid-wait, as `finally:` would */
-    }
     next_message_clear(self);
     PyObject_GC_Del(self);
 }
@@ -111,6 +114,31 @@ finish(NextMessageObject *self, PySendResult status)
         Py_CLEAR(self->inner);
     }
     return status;
+}
+
+/* `await waiter`'s first half: call its __await__ and keep what that returns (a Wakeup returns
+ * itself) as the iterator to drive. 0, or -1 with an exception set (then nothing changed). */
+static int
+start_await(NextMessageObject *self)
+{
+    PyAsyncMethods *async = Py_TYPE(self->waiter)->tp_as_async;
+    if (async == NULL || async->am_await == NULL) {
+        PyErr_Format(PyExc_TypeError, "object %.100s can't be used in 'await' expression",
+                     Py_TYPE(self->waiter)->tp_name);
+        return -1;
+    }
+    PyObject *iterator = async->am_await(self->waiter);
+    if (iterator == NULL) {
+        return -1;
+    }
+    if (Py_TYPE(iterator)->tp_iternext == NULL) {
+        PyErr_Format(PyExc_TypeError, "__await__() returned non-iterator of type '%.100s'",
+                     Py_TYPE(iterator)->tp_name);
+        Py_DECREF(iterator);
+        return -1;
+    }
+    Py_SETREF(self->waiter, iterator);
+    return 0;
 }
 
 /* 1 when the awaitable is finished with the queued whole message in *result (NULL on error), 0
@@ -149,8 +177,14 @@ next_message_am_send(NextMessageObject *self, PyObject *arg, PyObject **result)
             }
             return finish(self, delegate(self, result));
         }
-        /* `await waiter`: its __await__ and first step, which yields the Wakeup to the task. */
-        Py_DECREF(Py_TYPE(self->waiter)->tp_as_async->am_await(self->waiter));
+        /* `await waiter`: its __await__, then its first step, which yields the Wakeup to the
+         * task. */
+        if (start_await(self) < 0) {
+            Py_CLEAR(self->waiter);
+            self->state = FINISHED;
+            *result = NULL;
+            return PYGEN_ERROR;
+        }
         fw_inbox_set_receiving(self->inbox, 1);
         self->state = WAITING;
         /* fall through */

@@ -123,10 +123,12 @@ wakeup_traverse(WakeupObject *self, visitproc visit, void *arg)
     return 0;
 }
 
+/* The cycle collector's clear: drop the waiting task's callback and context (the task holds
+ * this Wakeup while it waits). The loop stays until dealloc, as every method may use it; a
+ * cycle through the loop is broken by the loop's own objects. */
 static int
 wakeup_clear(WakeupObject *self)
 {
-    Py_CLEAR(self->loop);
     Py_CLEAR(self->callback);
     Py_CLEAR(self->context);
     return 0;
@@ -137,6 +139,7 @@ wakeup_dealloc(WakeupObject *self)
 {
     PyObject_GC_UnTrack(self);
     wakeup_clear(self);
+    Py_CLEAR(self->loop);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
