@@ -19,9 +19,13 @@ import pytest
 import framewire
 from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from framewire.aio.http1 import Response as HTTPResponse
+from framewire.aio.keepalive import PingTracker
 from framewire.aio.websocket import WebSocket
-from framewire.sansio.connection import Connection, Role
+from framewire.sansio.connection import Connection, Role, State
+from framewire.sansio.events import BinaryMessage, CloseReceived, TextMessage
+from tests.aio.fakes import ManualClock, open_websocket
 from tests.conformance.rawclient import RawClient, client_frame
+from tests.waiting import wait_until
 
 Scenario = Callable[[int], Awaitable[None]]
 
@@ -219,6 +223,7 @@ def test_silent_peer_is_closed_by_the_ping_timeout() -> None:
 
 def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() -> None:
     buffered: list[int] = []
+    slow_done = asyncio.Event()
 
     async def handler(ws: WebSocket) -> None:
         assert ws.request is not None
@@ -226,11 +231,14 @@ def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() 
             chunk = b"z" * 65536
             try:
                 for _ in range(2000):  # 128 MiB if nothing pushed back
+                    # Bounds the test only: a send held back for good is the expected outcome.
                     await asyncio.wait_for(ws.send(chunk), 0.5)
                     buffered.append(ws.buffered_amount)
             except TimeoutError:
                 buffered.append(ws.buffered_amount)
                 ws.abort()
+            finally:
+                slow_done.set()
         else:
             await echo(ws)
 
@@ -240,7 +248,7 @@ def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() 
             for index in range(50):
                 await fast.send(f"m{index}")
                 assert await asyncio.wait_for(fast.recv(), 2) == f"m{index}"
-        await asyncio.sleep(1.0)
+        await asyncio.wait_for(slow_done.wait(), 20)  # the slow handler was held back
         slow.writer.close()
 
     run_with_server(scenario, handler)
@@ -266,11 +274,10 @@ def test_peer_that_vanishes_mid_frame_leaves_nothing_behind() -> None:
         client.writer.write(frame[:500])
         await client.writer.drain()
         client.writer.transport.abort()
-        for _ in range(100):
-            await asyncio.sleep(0.02)
-            if outcome and len(asyncio.all_tasks()) <= tasks_before:
-                break
-        assert len(asyncio.all_tasks()) <= tasks_before
+        await wait_until(
+            lambda: outcome and len(asyncio.all_tasks()) <= tasks_before,
+            what="the handler to fail and its task to end",
+        )
         gc.collect()
         assert len(os.listdir("/proc/self/fd")) <= before
 
@@ -291,8 +298,7 @@ def test_broadcast_reaches_every_client_and_skips_a_slow_one() -> None:
 
     async def scenario(port: int) -> None:
         clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(5)]
-        while len(connections) < 5:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(connections) == 5, what="five handlers")
         assert framewire.broadcast(connections, "news") == 5
         for ws in clients:
             assert await ws.recv() == "news"
@@ -363,12 +369,11 @@ def test_connect_errors_name_the_problem() -> None:
 
 def test_reading_pauses_when_the_handler_does_not_read() -> None:
     inbox_sizes: list[tuple[int, int]] = []
+    handlers: list[WebSocket] = []
     release = asyncio.Event()
 
     async def handler(ws: WebSocket) -> None:
-        for _ in range(40):
-            await asyncio.sleep(0.02)
-            inbox_sizes.append((ws._inbox._messages, ws._inbox._bytes))
+        handlers.append(ws)
         await release.wait()
         count = 0
         async for _ in ws:
@@ -379,17 +384,28 @@ def test_reading_pauses_when_the_handler_does_not_read() -> None:
     async def scenario(port: int) -> None:
         async with framewire.connect(f"ws://127.0.0.1:{port}/", compression=None) as ws:
             sent = 0
-            try:
+
+            async def send_all() -> None:
+                nonlocal sent
                 while sent < 500:  # 500 x 64 KiB = 32 MiB if nothing pushed back
-                    await asyncio.wait_for(ws.send(b"m" * 65536), 0.5)
+                    await ws.send(b"m" * 65536)
                     sent += 1
-            except TimeoutError:
-                pass
-            assert sent < 500, "the client was never pushed back"
+
+            def pushed_back() -> bool:
+                """Sample the server's inbox; true once the server stopped reading and the
+                kernel's buffers between the two are full (the client's transport holds
+                bytes): from then on nothing moves until the handler reads."""
+                if not handlers:
+                    return False
+                inbox = handlers[0]._inbox
+                inbox_sizes.append((inbox._messages, inbox._bytes))
+                return handlers[0]._reading_paused and ws.buffered_amount > 0
+
+            sender = asyncio.create_task(send_all())
+            await wait_until(pushed_back, what="the server to pause reading and the client")
+            assert sent < 500 and not sender.done(), "the client was never pushed back"
             release.set()
-            while sent < 500:
-                await ws.send(b"m" * 65536)
-                sent += 1
+            await sender
             assert await ws.recv() == "got them all"
 
     run_with_server(scenario, handler, max_queue=4, max_queue_bytes=256 * 1024, compression=None)
@@ -409,8 +425,7 @@ def test_broadcast_overflow_policies() -> None:
     async def scenario(port: int) -> None:
         slow = await RawClient.connect(port, path="/slow", limit=4096)  # never reads
         fast = await framewire.connect(f"ws://127.0.0.1:{port}/fast", max_message_size=None)
-        while len(connections) < 2:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(connections) == 2, what="both handlers")
         message = b"b" * 256 * 1024
         skipped = 0
         for _ in range(100):
@@ -451,8 +466,7 @@ def test_broadcast_compresses_once_for_peers_that_can_share(
 
     async def scenario(port: int) -> None:
         clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(3)]
-        while len(connections) < 3:
-            await asyncio.sleep(0.01)
+        await wait_until(lambda: len(connections) == 3, what="three handlers")
         for ws in connections:
             deflate = ws.connection.deflate
             assert deflate is not None and deflate.can_share_output
@@ -468,15 +482,37 @@ def test_broadcast_compresses_once_for_peers_that_can_share(
     run_with_server(scenario, handler, compression=DeflateConfig(server_no_context_takeover=True))
 
 
-def test_keepalive_pings_answered_keep_the_connection_open() -> None:
+def test_keepalive_pings_answered_keep_the_connection_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end: the server's keepalive pings reach a real client, whose pongs come back.
+    Counted at the server: pings registered, pongs matched (tests/aio/test_keepalive.py
+    checks each deadline on a manual clock)."""
+    pings = pongs = 0
+    register, pong_received = PingTracker.register, PingTracker.pong_received
+
+    def counting_register(self: PingTracker, payload: bytes) -> Any:
+        nonlocal pings
+        pings += 1
+        return register(self, payload)
+
+    def counting_pong_received(self: PingTracker, payload: bytes) -> None:
+        nonlocal pongs
+        pongs += payload in self._waiting
+        pong_received(self, payload)
+
+    monkeypatch.setattr(PingTracker, "register", counting_register)
+    monkeypatch.setattr(PingTracker, "pong_received", counting_pong_received)
+
     async def scenario(port: int) -> None:
         async with framewire.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
-            await asyncio.sleep(0.6)  # several keepalive rounds, each answered by the client
+            await wait_until(lambda: pongs >= 3, what="three keepalive rounds answered")
+            assert pings >= 3
             await ws.send("still here")
             assert await ws.recv() == "still here"
             assert ws.close_code is None
 
-    run_with_server(scenario, ping_interval=0.1, ping_timeout=5)
+    run_with_server(scenario, ping_interval=0.05, ping_timeout=5)
 
 
 def test_pending_pings_fail_when_the_connection_drops() -> None:
@@ -492,12 +528,10 @@ def test_pending_pings_fail_when_the_connection_drops() -> None:
         async with framewire.serve(handler, "127.0.0.1", 0) as server:
             port = server.sockets[0].getsockname()[1]
             client = await RawClient.connect(port)
-            await asyncio.sleep(0.1)
+            _, _, opcode, payload = await client.read_frame()
+            assert (opcode, payload) == (9, b"never answered")  # the handler awaits its pong
             client.writer.transport.abort()
-            for _ in range(100):
-                if seen:
-                    break
-                await asyncio.sleep(0.02)
+            await wait_until(lambda: seen, what="ping() to fail")
 
     asyncio.run(main())
     assert len(seen) == 1 and isinstance(seen[0], ConnectionClosedError)
@@ -589,7 +623,8 @@ def test_a_fragmented_message_queued_whole_before_the_handler_reads_it() -> None
     received: list[object] = []
 
     async def handler(ws: WebSocket) -> None:
-        await asyncio.sleep(0.2)  # everything below arrives meanwhile
+        # Both messages are queued, the first in pieces, before the handler looks.
+        await wait_until(lambda: ws._inbox._messages == 2, what="both messages queued")
         async for message in ws:
             received.append(message)
             if len(received) == 2:
@@ -703,7 +738,11 @@ def test_a_request_split_over_two_reads_goes_the_general_way() -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(PLAIN_REQUEST[:40])
             await writer.drain()
-            await asyncio.sleep(0.05)
+            # The first read made the general path's parser: the request is split for sure.
+            await wait_until(
+                lambda: any(p._request_parser is not None for p in server._http_protocols),
+                what="the server to read the first 40 bytes",
+            )
             writer.write(PLAIN_REQUEST[40:])
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
             assert head.startswith(b"HTTP/1.1 101") and b"s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
@@ -777,10 +816,129 @@ def test_server_forgets_each_connection_task_as_it_ends(hook: bool) -> None:
                 except ConnectionClosedError:
                     statuses.append(1011)
             assert statuses == ([1011, 403, 500] if hook else [1011])
-            for _ in range(100):
-                if not server._tasks and not server.connections:
-                    break
-                await asyncio.sleep(0.01)
-            assert not server._tasks and not server.connections
+            await wait_until(
+                lambda: not server._tasks and not server.connections,
+                what="every connection's task to end",
+            )
 
     asyncio.run(asyncio.wait_for(main(), 30))
+
+
+# ------------------------------------------------------------------ in memory: timers and flow
+# A WebSocket on a FakeTransport with a ManualClock as its timers (tests/aio/fakes.py): each
+# deadline is checked just before and at the moment it falls due, without waiting.
+
+TICK = 0.001  # seconds: a moment
+
+
+def run_in_memory(main: Callable[[], Awaitable[None]]) -> None:
+    asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_a_close_the_peer_never_answers_drops_the_connection_after_close_timeout() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        ws, transport, peer = open_websocket(clock, close_timeout=10, ping_interval=None)
+        closing = asyncio.create_task(ws.close(1000, "bye"))
+        await asyncio.sleep(0)
+        assert peer.receive() == [CloseReceived(1000, "bye")]  # read, never answered
+        clock.advance(10 - TICK)
+        assert not transport.closing and not closing.done()
+        clock.advance(TICK)
+        assert transport.aborted
+        await closing
+        assert ws.state is State.CLOSED and ws.close_code == 1006
+
+    run_in_memory(main)
+
+
+def test_a_close_the_peer_answers_closes_the_transport_and_cancels_the_timer() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        ws, transport, peer = open_websocket(clock, close_timeout=10, ping_interval=None)
+        closing = asyncio.create_task(ws.close(4000, "done"))
+        await asyncio.sleep(0)
+        peer.answer()  # the peer's Connection echoes the close
+        await closing
+        assert transport.closing and not transport.aborted  # RFC 6455 7.1.1: the server
+        assert (ws.close_code, ws.close_reason) == (4000, "")  # the echo: code, no reason
+        assert clock.pending() == []
+
+    run_in_memory(main)
+
+
+def test_a_protocol_error_behind_unread_messages_closes_after_the_grace_period() -> None:
+    """The close frame waits until the application took the queued messages, or for
+    min(close_timeout, 1 s): whichever comes first."""
+
+    async def main() -> None:
+        for read_them in (False, True):
+            clock = ManualClock()
+            ws, transport, peer = open_websocket(clock, close_timeout=10, ping_interval=None)
+            transport.feed(client_frame(1, b"first") + client_frame(3))  # opcode 3: reserved
+            assert peer.receive() == []  # held back: "first" is not read yet
+            if read_them:
+                assert await ws.recv() == "first"
+                receiving = asyncio.create_task(ws.recv())
+                await asyncio.sleep(0)
+                assert clock.now == 1000.0  # the close went out at once, before the grace
+            else:
+                clock.advance(1.0 - TICK)
+                assert peer.receive() == []
+                clock.advance(TICK)
+            [closed] = peer.receive()
+            assert isinstance(closed, CloseReceived) and closed.code == 1002
+            if read_them:
+                clock.advance(10)  # the peer never answers: close_timeout drops it
+                with pytest.raises(ConnectionClosedError):
+                    await receiving
+                assert transport.aborted
+            else:
+                assert await ws.recv() == "first"  # still delivered
+
+    run_in_memory(main)
+
+
+def test_send_waits_while_the_write_buffer_is_above_write_limit() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        ws, transport, peer = open_websocket(
+            clock, write_limit=4096, ping_interval=None, peer_reads=False
+        )
+        assert transport.high_water == 4096
+        await ws.send(b"a" * 5000)  # goes to the buffer; the buffer passes the mark
+        assert transport.writing_pauses == 1 and ws.buffered_amount > 4096
+        waiting = asyncio.create_task(ws.send(b"b" * 10))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # written, and waiting for the buffer to drain
+        transport.send_buffered(len(transport.buffered) - 1025)  # just above the low mark
+        await asyncio.sleep(0)
+        assert not waiting.done()
+        transport.send_buffered(1)  # at the low-water mark (a quarter of write_limit)
+        await asyncio.wait_for(waiting, 5)
+        transport.send_buffered()
+        assert [type(event) for event in peer.receive()] == [BinaryMessage, BinaryMessage]
+
+    run_in_memory(main)
+
+
+def test_reading_pauses_past_max_queue_and_resumes_as_messages_are_read() -> None:
+    async def main() -> None:
+        clock = ManualClock()
+        ws, transport, peer = open_websocket(clock, max_queue=2, ping_interval=None)
+        for index in range(6):
+            peer.connection.send_text(f"m{index}")
+        peer.flush()  # six messages in one read
+        assert not transport.is_reading() and transport.reading_pauses == 1
+        assert transport.unread == b""  # that read was consumed whole; nothing more is
+        assert [await ws.recv() for _ in range(6)] == [f"m{index}" for index in range(6)]
+        assert transport.is_reading()
+        peer.connection.send_text("after")
+        peer.connection.send_binary(b"\x00")
+        peer.flush()
+        assert [await ws.recv() for _ in range(2)] == ["after", b"\x00"]
+        assert transport.reading_pauses == 1
+        assert not any(type(event) is TextMessage for event in peer.receive())
+
+    run_in_memory(main)
