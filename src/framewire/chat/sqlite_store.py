@@ -91,12 +91,26 @@ class SQLiteStore:
         self._closing = False
 
     async def open(self, on_message: MessageListener) -> None:
-        """Create or open the database and start committing."""
+        """Create or open the database and start committing.
+
+        Raises:
+            RuntimeError: the database cannot be opened for writing (read-only disk, a file
+                that is not a database); the message names the file and SQLite's reason.
+            OSError: the data directory cannot be created.
+        """
         self.database_path.parent.mkdir(parents=True, exist_ok=True)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
         loop = asyncio.get_running_loop()
-        self._write_db = await loop.run_in_executor(self._writer, self._open_writer)
-        self._read_db = await loop.run_in_executor(self._reader, _connect, self.database_path)
+        try:
+            self._write_db = await loop.run_in_executor(self._writer, self._open_writer)
+            self._read_db = await loop.run_in_executor(self._reader, _connect, self.database_path)
+        except sqlite3.Error as error:
+            # A read-only disk or a file that is not a database: refuse to serve a chat that
+            # could not store anything, with the path and SQLite's reason.
+            raise RuntimeError(
+                f"cannot open the chat database {self.database_path}: {error} "
+                "(--data-dir must be writable, and this file a framewire chat database)"
+            ) from error
         self._on_message = on_message
         self._committer = asyncio.create_task(self._commit_loop(), name="framewire-chat-commit")
 
