@@ -103,3 +103,23 @@ def test_bad_arguments_are_explained() -> None:
     )
     assert result.returncode == 2
     assert "'lots' is not a whole number of bytes" in result.stderr
+
+
+def test_top_level_help_says_what_each_command_does_with_examples_that_parse() -> None:
+    """`framewire --help` is for users: the three commands, and examples that really parse."""
+    from framewire.cli import _EXAMPLES, _parser
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "framewire", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout
+    for command in ("chat", "echo", "client"):
+        assert f"framewire {command} " in shown
+    parser = _parser()
+    for line in _EXAMPLES.splitlines():
+        if line.startswith("  framewire "):
+            words = line.split("  ", 2)[1].split()[1:]  # the command line, not its comment
+            parser.parse_args(words)  # an example that stopped parsing would exit here

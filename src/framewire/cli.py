@@ -131,10 +131,26 @@ def _limit_docs() -> dict[str, str]:
     return {key: value.replace("%", "%%").replace("``", "") for key, value in docs.items()}
 
 
+_EXAMPLES = """examples:
+  framewire chat                        the chat on http://127.0.0.1:8080/ (data: ./framewire-data)
+  framewire chat --host 0.0.0.0 --max-upload 1G
+  framewire chat --redis redis://localhost:6379/0 --workers 4
+  framewire echo --port 9001            an echo server on ws://127.0.0.1:9001/
+  framewire client ws://127.0.0.1:9001  type lines to send them; messages are printed
+
+'framewire COMMAND --help' lists a command's options.
+"""
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="framewire",
-        description="framewire: a WebSocket and HTTP/1.1 stack for asyncio, and its chat app.",
+        description=(
+            "framewire: WebSocket and HTTP/1.1 for asyncio. From the command line it runs\n"
+            "a real-time chat, an echo server to try clients against, or an interactive client."
+        ),
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
     _add_chat_command(commands)
