@@ -7,6 +7,7 @@ deadline only bounds a failing test: a passing one returns as soon as the condit
 - wait_until(): in a coroutine; the event loop runs between checks. The first checks are one
   loop turn apart (most conditions hold within a few turns), then every few milliseconds.
 - wait_until_sync(): in plain code waiting for another process or thread.
+- loop_turns(): a deliberately slow coroutine yields a number of loop turns, not seconds.
 
 Where the test itself controls time (timers, keepalive, timeouts), use the manual clock of
 tests/aio/fakes.py instead; where something can signal, wait for an asyncio.Event or a future.
@@ -18,7 +19,7 @@ import asyncio
 import time
 from collections.abc import Callable
 
-__all__ = ["DEFAULT_TIMEOUT", "wait_until", "wait_until_sync"]
+__all__ = ["DEFAULT_TIMEOUT", "loop_turns", "wait_until", "wait_until_sync"]
 
 DEFAULT_TIMEOUT = 10.0  # seconds: generous, since it only bounds a failing test
 _POLL_INTERVAL = 0.005  # seconds between checks once the first loop turns did not suffice
@@ -45,6 +46,16 @@ async def wait_until(
         # The one polling sleep of the async tests: a loop turn first, then a short interval,
         # so that a condition another process must make true does not spin a shared core.
         await asyncio.sleep(0 if turns < _TURNS_BEFORE_POLLING else _POLL_INTERVAL)
+
+
+async def loop_turns(count: int) -> None:
+    """Let the event loop run ``count`` turns: a measure of work, not of time.
+
+    For a peer or handler that is deliberately slow (so that its input piles up): in one event
+    loop, each turn lets every ready socket be read once.
+    """
+    for _ in range(count):
+        await asyncio.sleep(0)
 
 
 def wait_until_sync(

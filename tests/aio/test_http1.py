@@ -28,6 +28,8 @@ from framewire.sansio.http11 import (
     ResponseParser,
 )
 from framewire.sansio.limits import HTTPLimits
+from tests.aio.fakes import FakeTransport, ManualClock
+from tests.waiting import loop_turns, wait_until
 
 TIMEOUT = 10.0
 
@@ -147,9 +149,8 @@ async def echo(request: Request) -> Response:
 
 
 async def wait_for_tasks_to_end(baseline: set[asyncio.Task[Any]]) -> None:
-    """Wait until no task is left but those of ``baseline`` (bounded by the test's timeout)."""
-    while asyncio.all_tasks() - baseline:
-        await asyncio.sleep(0.01)
+    """Wait until no task is left but those of ``baseline``."""
+    await wait_until(lambda: not asyncio.all_tasks() - baseline, what="the tasks to end")
 
 
 # Basics.
@@ -276,7 +277,7 @@ def test_pipelined_requests_are_answered_in_order_one_task_at_a_time() -> None:
         running += 1
         most_running = max(most_running, running)
         # The first request is the slowest: answers must still come in request order.
-        await asyncio.sleep({"/1": 0.05, "/2": 0.0, "/3": 0.01}[request.path])
+        await loop_turns({"/1": 50, "/2": 0, "/3": 10}[request.path])
         running -= 1
         return Response(body=request.path.encode() + await request.body())
 
@@ -332,9 +333,8 @@ def test_idle_connection_has_no_task_and_closes_after_keepalive_timeout() -> Non
         reader, writer = await server.connect()
         writer.write(get())
         await read_reply(reader)
-        await asyncio.sleep(0.05)
-        assert server.protocols[0]._task is None
-        await asyncio.wait_for(assert_closed(reader), 2)
+        await wait_until(lambda: server.protocols[0]._task is None, what="the task to end")
+        await assert_closed(reader)  # the deadline: see the in-memory tests at the end
         writer.close()
         await server.close()
 
@@ -384,10 +384,11 @@ def test_parse_errors_answer_their_status_and_close(data: bytes, status: int) ->
 
 def test_graceful_close_waits_for_the_response_in_progress() -> None:
     started = asyncio.Event()
+    finish = asyncio.Event()
 
     async def handler(request: Request) -> Response:
         started.set()
-        await asyncio.sleep(0.05)
+        await finish.wait()
         return Response(body=b"done")
 
     async def main() -> None:
@@ -396,6 +397,9 @@ def test_graceful_close_waits_for_the_response_in_progress() -> None:
         writer.write(get())
         await started.wait()
         server.protocols[0].close()
+        await loop_turns(10)
+        assert not server.protocols[0].transport.is_closing()  # the response is still due
+        finish.set()
         reply = await read_reply(reader)
         assert (reply.body, reply.headers["Connection"]) == (b"done", "close")
         await assert_closed(reader)
@@ -430,8 +434,10 @@ def test_request_body_streams_with_bounded_memory() -> None:
 
     async def handler(request: Request) -> Response:
         request.max_body_size = size
-        await asyncio.sleep(0.3)  # do not consume: the socket must be paused meanwhile
-        paused_seen.append(not server.protocols[0].transport.is_reading())
+        # Nothing consumed yet: the body buffer fills and the socket is paused.
+        transport = server.protocols[0].transport
+        await wait_until(lambda: not transport.is_reading(), what="reading to pause")
+        paused_seen.append(not transport.is_reading())
         total = 0
         async for chunk in request.stream():
             assert len(chunk) <= 256 * 1024
@@ -664,8 +670,11 @@ def test_large_streaming_response_respects_write_backpressure() -> None:
         server = await Server().start(handler)
         reader, writer = await server.connect()
         writer.write(get())
-        await asyncio.sleep(0.3)  # the client does not read: the producer must be held back
-        assert produced < 200
+        # The client does not read: once the write buffer is full, the producer waits.
+        await wait_until(lambda: server.protocols[0]._write_paused, what="writing to pause")
+        held_at = produced
+        await loop_turns(50)
+        assert produced == held_at < 200
         reply = await read_reply(reader)
         assert len(reply.body) == 200 * len(piece)
         writer.close()
@@ -823,19 +832,22 @@ def test_request_body_json_and_text_helpers() -> None:
 def test_pipelined_bytes_behind_a_busy_request_pause_reading() -> None:
     paused_seen: list[bool] = []
     server = Server()
+    slow_started = asyncio.Event()
 
     async def handler(request: Request) -> Response:
         if request.path == "/slow":
-            await asyncio.sleep(0.3)
-            paused_seen.append(not server.protocols[0].transport.is_reading())
+            slow_started.set()
+            transport = server.protocols[0].transport
+            await wait_until(lambda: not transport.is_reading(), what="reading to pause")
+            paused_seen.append(not transport.is_reading())
         return Response(body=b"%d" % len(await request.body()))
 
     async def main() -> None:
         await server.start(handler, limits=HTTPLimits(max_head_size=1000))
         reader, writer = await server.connect()
         writer.write(get("/slow"))
-        await asyncio.sleep(0.05)  # arrives while /slow is being handled
-        writer.write(post("/next", b"n" * 5000))
+        await slow_started.wait()
+        writer.write(post("/next", b"n" * 5000))  # arrives while /slow is being handled
         assert (await read_reply(reader)).body == b"0"
         assert (await read_reply(reader)).body == b"5000"
         assert paused_seen == [True]
@@ -984,10 +996,80 @@ def test_server_shutdown_drops_a_stalled_request_after_close_timeout() -> None:
         await asyncio.wait_for(server.wait_closed(), 5)
         await assert_closed(reader)
         writer.close()
-        for _ in range(100):  # the handler's task ends in the next loop turns
-            if outcome:
-                break
-            await asyncio.sleep(0.01)
-        assert outcome and isinstance(outcome[0], ConnectionResetError)
+        await wait_until(lambda: outcome, what="the handler's task to end")
+        assert isinstance(outcome[0], ConnectionResetError)
+
+    run(main)
+
+
+# In memory: the connection's timers on a manual clock, over a fake transport
+# (tests/aio/fakes.py). Each deadline is checked just before and as it falls due.
+
+TICK = 0.001  # seconds: a moment
+
+
+def in_memory(limits: HTTPLimits) -> tuple[HTTP1ServerProtocol, FakeTransport, ManualClock]:
+    clock = ManualClock()
+    protocol = HTTP1ServerProtocol(echo, None, limits, timers=clock)
+    return protocol, FakeTransport(protocol), clock
+
+
+async def answered(protocol: HTTP1ServerProtocol, transport: FakeTransport, count: int) -> None:
+    """Wait until ``count`` responses were written and the handler's task ended."""
+    await wait_until(
+        lambda: transport.sent.count(b"HTTP/1.1 ") == count and protocol._task is None,
+        what=f"{count} responses",
+    )
+
+
+def test_an_idle_keep_alive_connection_closes_at_keepalive_timeout() -> None:
+    async def main() -> None:
+        protocol, transport, clock = in_memory(HTTPLimits(keepalive_timeout=5, header_timeout=10))
+        transport.feed(get())
+        await answered(protocol, transport, 1)
+        clock.advance(5 - TICK)
+        assert not transport.closing
+        transport.feed(get())  # a second request on the kept-alive connection
+        await answered(protocol, transport, 2)
+        clock.advance(5 - TICK)  # counted from the second response, not the first
+        assert not transport.closing
+        clock.advance(TICK)
+        assert transport.closing and not transport.eof_written  # a plain close, no answer
+        assert transport.sent.count(b"HTTP/1.1 ") == 2
+
+    run(main)
+
+
+def test_a_head_not_finished_within_header_timeout_gets_408_then_a_lingering_close() -> None:
+    async def main() -> None:
+        limits = HTTPLimits(keepalive_timeout=5, header_timeout=10, linger_timeout=2)
+        _, transport, clock = in_memory(limits)
+        clock.advance(4)  # idle, as on a fresh connection: header_timeout runs from the start
+        transport.feed(b"GET / HTTP/1.1\r\nHost: x\r\n")  # never finished
+        clock.advance(6 - TICK)
+        assert transport.sent == b""
+        clock.advance(TICK)
+        assert transport.sent.startswith(b"HTTP/1.1 408 ")
+        assert b"header_timeout=10" in transport.sent and b"Connection: close" in transport.sent
+        assert transport.eof_written and not transport.closing  # draining the client's input
+        clock.advance(2 - TICK)
+        assert not transport.closing
+        clock.advance(TICK)
+        assert transport.closing
+
+    run(main)
+
+
+def test_a_head_that_starts_after_a_response_gets_its_own_header_timeout() -> None:
+    async def main() -> None:
+        protocol, transport, clock = in_memory(HTTPLimits(keepalive_timeout=5, header_timeout=10))
+        transport.feed(get())
+        await answered(protocol, transport, 1)
+        clock.advance(4)
+        transport.feed(b"GET /next HTTP/1.1\r\n")  # the keepalive timer gives way
+        clock.advance(10 - TICK)
+        assert not transport.closing and transport.sent.count(b"HTTP/1.1 ") == 1
+        clock.advance(TICK)
+        assert transport.sent.count(b"HTTP/1.1 408 ") == 1
 
     run(main)

@@ -24,6 +24,7 @@ from framewire.aio.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from tests.conftest import c_twin_or_skip
 from tests.sansio.ws_helpers import frame
+from tests.waiting import loop_turns, wait_until
 
 
 class RecordingProtocol:
@@ -396,7 +397,7 @@ def test_send_on_a_polled_connection_writes_during_the_call() -> None:
                     await ws.send(message)
                     assert await ws.recv() == message
                 await ws.close()
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: received, what="the handler to end")
             assert received == [1000]
 
     asyncio.run(asyncio.wait_for(main(), 20))
@@ -421,7 +422,7 @@ def test_send_after_close_raises_when_awaited() -> None:
                 await ws.send("go")
                 assert await ws.recv() == "ok"
                 await ws.wait_closed()
-            await asyncio.sleep(0.05)
+            await wait_until(lambda: outcome, what="the late send() to fail")
             assert len(outcome) == 1
 
     asyncio.run(asyncio.wait_for(main(), 20))
@@ -456,17 +457,18 @@ def test_websockets_on_the_default_loop_use_the_poller_and_leave_nothing_behind(
                 assert (handlers[0]._polled is not None) is expected
                 if expected:
                     assert len(loop_poller()) == 2
-            await asyncio.sleep(0.05)  # the server side finishes its close
-            if socket_poller._Poller is not None:
-                assert len(loop_poller()) == 0
+            if socket_poller._Poller is not None:  # once the server side finished its close
+                await wait_until(lambda: len(loop_poller()) == 0, what="no socket registered")
 
     asyncio.run(asyncio.wait_for(main(), 20))
 
 
 def test_bytes_stay_in_order_when_the_kernel_send_buffer_fills() -> None:
     big = os.urandom(8 << 20)
+    handlers: list[WebSocket] = []
 
     async def burst(ws: WebSocket) -> None:
+        handlers.append(ws)
         await ws.recv()
         await ws.send(big)  # larger than the socket buffers: the transport queues the rest
         for index in range(500):
@@ -478,7 +480,12 @@ def test_bytes_stay_in_order_when_the_kernel_send_buffer_fills() -> None:
             port = server.sockets[0].getsockname()[1]
             async with framewire.connect(f"ws://127.0.0.1:{port}/", max_message_size=None) as ws:
                 await ws.send("go")
-                await asyncio.sleep(0.2)  # let the server's sends pile up
+                # The server's sends pile up: the kernel's buffers are full, its transport
+                # holds the rest, and its later sends must queue behind.
+                await wait_until(
+                    lambda: handlers and handlers[0].buffered_amount > 0,
+                    what="the server's transport to hold bytes",
+                )
                 assert await ws.recv() == big
                 assert [await ws.recv() for _ in range(500)] == [b"%d" % i for i in range(500)]
 
@@ -498,9 +505,8 @@ def test_connections_that_come_and_go_reuse_descriptors_safely() -> None:
             port = server.sockets[0].getsockname()[1]
             for wave in range(4):
                 await asyncio.gather(*(client(port, wave * 100 + i) for i in range(50)))
-            await asyncio.sleep(0.05)
             if socket_poller._Poller is not None:
-                assert len(loop_poller()) == 0
+                await wait_until(lambda: len(loop_poller()) == 0, what="no socket registered")
 
     asyncio.run(asyncio.wait_for(main(), 60))
 
@@ -538,17 +544,20 @@ def test_a_reset_from_the_peer_closes_the_websocket_with_1006(first_message: boo
             if first_message:
                 writer.write(frame(2, b"ping me"))
                 assert await reader.readexactly(9) == b"\x82\x07ping me"
-                await asyncio.sleep(0.01)
-                assert (handlers[0]._polled is not None) is (socket_poller._Poller is not None)
+                expected = socket_poller._Poller is not None
+                await wait_until(
+                    lambda: (handlers[0]._polled is not None) is expected,
+                    what="the socket handed to the Poller (when there is one)",
+                )
             raw = writer.get_extra_info("socket")
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             writer.transport.abort()  # RST
             exc = await outcome
             assert isinstance(exc, framewire.ConnectionClosedError)
             assert exc.code == 1006
-            await asyncio.sleep(0.05)
             poller = loop_poller()
-            assert poller is None or len(poller) == 0
+            if poller is not None:
+                await wait_until(lambda: len(poller) == 0, what="no socket registered")
 
     asyncio.run(asyncio.wait_for(main(), 20))
 
@@ -588,7 +597,7 @@ def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
     async def slow_echo(ws: WebSocket) -> None:
         async for message in ws:
             if len(message) > 50_000:
-                await asyncio.sleep(0.005)  # let the client's messages pile up: reading pauses
+                await loop_turns(20)  # let the client's messages pile up: reading pauses
             await ws.send(message)
 
     async def client(port: int, index: int) -> None:
@@ -609,11 +618,7 @@ def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
         async with framewire.serve(slow_echo, "127.0.0.1", 0, **options) as server:
             port = server.sockets[0].getsockname()[1]
             await asyncio.gather(*(client(port, index) for index in range(20)))
-            for _ in range(100):
-                if not server.connections:
-                    break
-                await asyncio.sleep(0.02)
-            assert not server.connections
+            await wait_until(lambda: not server.connections, what="every connection to end")
             if socket_poller._Poller is not None:
                 assert len(loop_poller()) == 0
 
@@ -623,7 +628,9 @@ def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
 
 def test_reading_paused_by_the_first_read_stays_paused_when_the_poller_takes_over() -> None:
     async def late_echo(ws: WebSocket) -> None:
-        await asyncio.sleep(0.1)  # the first read queues more than max_queue: reading pauses
+        # The first read queues more than max_queue: reading pauses, and then the Poller
+        # takes the socket over (in that same read).
+        await wait_until(lambda: ws._reading_paused, what="reading to pause")
         paused_then = ws._reading_paused
         polled_then = ws._polled is not None
         async for message in ws:
