@@ -16,8 +16,9 @@ tests/aio/fakes.py instead; where something can signal, wait for an asyncio.Even
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 __all__ = ["DEFAULT_TIMEOUT", "loop_turns", "wait_until", "wait_until_sync"]
 
@@ -27,25 +28,35 @@ _TURNS_BEFORE_POLLING = 20
 
 
 async def wait_until(
-    condition: Callable[[], object], timeout: float = DEFAULT_TIMEOUT, what: str = ""
+    condition: Callable[[], object | Awaitable[object]],
+    timeout: float = DEFAULT_TIMEOUT,
+    what: str = "",
 ) -> None:
     """Return once ``condition()`` is true; raise AssertionError after ``timeout`` seconds.
 
     Args:
-        condition: checked at once, then between loop turns; it must not block.
+        condition: checked at once, then between loop turns; it must not block. It may be a
+            coroutine function (an HTTP probe, a store's health()): each check awaits it.
         timeout: seconds before the test fails.
         what: what is awaited, for the failure message (default: the condition's repr).
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     turns = 0
-    while not condition():
+    while not await _holds(condition):
         if loop.time() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         turns += 1
         # The one polling sleep of the async tests: a loop turn first, then a short interval,
         # so that a condition another process must make true does not spin a shared core.
         await asyncio.sleep(0 if turns < _TURNS_BEFORE_POLLING else _POLL_INTERVAL)
+
+
+async def _holds(condition: Callable[[], object | Awaitable[object]]) -> bool:
+    result = condition()
+    if inspect.isawaitable(result):
+        result = await result
+    return bool(result)
 
 
 async def loop_turns(count: int) -> None:

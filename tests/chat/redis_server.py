@@ -22,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.waiting import wait_until_sync
+
 __all__ = ["RedisServer", "TcpProxy", "free_port", "redis_server_binary"]
 
 _install_lock = threading.Lock()
@@ -99,29 +101,45 @@ class RedisServer:
         ]  # fmt: skip
         deadline = time.monotonic() + timeout
         while True:
-            self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
-            if self._wait_ready(deadline):
-                return
-            # The port may still be held by the previous run for a moment: try again.
-            self._end(signal.SIGKILL)
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"redis-server did not start; see {self.directory}/redis.log")
-            time.sleep(0.2)
-
-    def _wait_ready(self, deadline: float) -> bool:
-        assert self.process is not None
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return False
+            process = self.process = subprocess.Popen(command, stdin=subprocess.DEVNULL)
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
-                    sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
-                        return True
+                # Until it answers, or exits (the port may still be held by the previous run).
+                wait_until_sync(
+                    lambda process=process: process.poll() is not None or self._answers_ping(),
+                    max(0.0, deadline - time.monotonic()),
+                    "redis-server to answer PING",
+                )
+                if process.poll() is None:
+                    return
+                self._end(signal.SIGKILL)
+                # Try again once the previous run let go of the port.
+                wait_until_sync(
+                    self._port_is_free,
+                    max(0.0, deadline - time.monotonic()),
+                    f"port {self.port} to be free",
+                )
+            except AssertionError as exc:
+                self._end(signal.SIGKILL)
+                raise RuntimeError(
+                    f"redis-server did not start: {exc}; see {self.directory}/redis.log"
+                ) from None
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _port_is_free(self) -> bool:
+        with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as redis-server
+            try:
+                sock.bind(("127.0.0.1", self.port))
             except OSError:
-                pass
-            time.sleep(0.05)
-        return False
+                return False
+            return True
 
     def stop(self) -> None:
         """SIGTERM (Redis writes its AOF and exits), SIGKILL after 10 s."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import re
@@ -35,11 +36,12 @@ import redis
 
 import framewire
 from framewire.chat.limits import ChatLimits
-from framewire.chat.redis_link import Keys
+from framewire.chat.redis_link import Backoff, Keys
 from framewire.chat.redis_presence import RedisPresence
 from framewire.chat.redis_store import RedisStore
 from framewire.chat.store import ChatMessage, Draft, StoreUnavailable
 from tests.chat.redis_server import RedisServer, TcpProxy, free_port
+from tests.waiting import wait_until, wait_until_sync
 
 LIMITS = ChatLimits()
 # Bounds that only catch a hang: the documented times (2 s to fail a send, 5 s liveness) are
@@ -69,13 +71,19 @@ def run(main: Callable[[], Awaitable[None]], timeout: float = 40) -> None:
     asyncio.run(bounded())
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float, what: str = "") -> float:
-    """Wait until ``condition()``; return the seconds it took."""
-    start = time.monotonic()
-    while not condition():
-        assert time.monotonic() - start < timeout, f"not within {timeout} s: {what}"
-        await asyncio.sleep(0.02)
-    return time.monotonic() - start
+@pytest.fixture
+def backoff_delays(monkeypatch: pytest.MonkeyPatch) -> list[tuple[float, float]]:
+    """Every reconnection delay any Backoff hands out, as (delay, its cap), in seconds."""
+    delays: list[tuple[float, float]] = []
+    next_delay = Backoff.next_delay
+
+    def recording(self: Backoff) -> float:
+        delay = next_delay(self)
+        delays.append((delay, self._cap))
+        return delay
+
+    monkeypatch.setattr(Backoff, "next_delay", recording)
+    return delays
 
 
 @contextlib.asynccontextmanager
@@ -93,7 +101,10 @@ async def proxy_to(server: RedisServer) -> AsyncIterator[TcpProxy]:
 
 
 def test_append_fails_fast_while_redis_is_cut_off_and_works_after(
-    redis_server: RedisServer, keys: Keys, tmp_path: Path
+    redis_server: RedisServer,
+    keys: Keys,
+    tmp_path: Path,
+    backoff_delays: list[tuple[float, float]],
 ) -> None:
     async def main() -> None:
         async with proxy_to(redis_server) as proxy:
@@ -103,16 +114,18 @@ def test_append_fails_fast_while_redis_is_cut_off_and_works_after(
             try:
                 await store.append(Draft("ann", "before"))
                 await proxy.stop()
-                started = time.monotonic()
+                # Fails rather than hangs (2 s documented): NO_HANG only catches a hang.
                 with pytest.raises(StoreUnavailable, match="unreachable"):
-                    await store.append(Draft("ann", "during", client_id="d1"))
-                assert time.monotonic() - started < NO_HANG  # fails promptly (2 s documented)
+                    async with asyncio.timeout(NO_HANG):
+                        await store.append(Draft("ann", "during", client_id="d1"))
                 await wait_until(lambda: store._follower.error is not None, 3, "reader notices")
                 reason = await store.health()
                 assert reason is not None and "redis unreachable" in reason
                 await proxy.start()
-                took = await wait_until(lambda: store._follower.error is None, 5, "reader back")
-                assert took < 3  # back-off capped at 2 s
+                await wait_until(lambda: store._follower.error is None, 5, "reader back")
+                # The reader retried with back-off, capped at 2 s; the append's retries at 0.5 s.
+                assert 2.0 in (cap for _, cap in backoff_delays), "the reader never backed off"
+                assert all(delay <= cap for delay, cap in backoff_delays), backoff_delays
                 outcome = await store.append(Draft("ann", "during", client_id="d1"))
                 assert not outcome.duplicate and outcome.message.seq == 2
                 await wait_until(lambda: len(received) == 2, 5, "delivery")
@@ -137,9 +150,8 @@ def test_a_store_opened_while_redis_is_away_starts_from_the_newest_message_later
             try:
                 for n in range(3):
                     await other.append(Draft("bob", f"old {n}"))
-                started = time.monotonic()
-                await late.open(lambda message: seen.append(message.seq))
-                assert time.monotonic() - started < NO_HANG
+                async with asyncio.timeout(NO_HANG):  # opens without Redis, without hanging
+                    await late.open(lambda message: seen.append(message.seq))
                 assert "redis unreachable" in (await late.health() or "")
                 with pytest.raises(StoreUnavailable):
                     await late.after(0, 10)  # nothing cached yet
@@ -284,21 +296,26 @@ def test_health_fails_when_the_reader_goes_deaf_and_recovers(
             )
             await store.open(lambda message: None)
             try:
-                await asyncio.sleep(0.5)
+                await wait_until(lambda: store._follower.heard_own_heartbeat > 0, NO_HANG)
                 assert await store.health() is None
                 proxy.freeze()  # no error, no bytes: a silent partition
-                started = time.monotonic()
-                while (reason := await store.health()) is None:
-                    assert time.monotonic() - started < NO_HANG, "health stayed None"
-                    await asyncio.sleep(0.05)
-                assert "heartbeat" in reason or "unreachable" in reason
+                reasons: list[str | None] = []
+
+                async def unhealthy() -> bool:
+                    reasons.append(await store.health())
+                    return reasons[-1] is not None
+
+                await wait_until(unhealthy, NO_HANG, "health to fail")
+                reason = reasons[-1]
+                assert reason is not None and ("heartbeat" in reason or "unreachable" in reason)
                 proxy.thaw()
                 await proxy.stop()  # drop the stalled connections
                 await proxy.start()
-                deadline = time.monotonic() + 8
-                while await store.health() is not None:
-                    assert time.monotonic() < deadline, await store.health()
-                    await asyncio.sleep(0.05)
+
+                async def healthy() -> bool:
+                    return await store.health() is None
+
+                await wait_until(healthy, NO_HANG, "health to recover")
             finally:
                 await store.close()
 
@@ -330,9 +347,11 @@ def test_a_lost_answer_is_retried_without_storing_twice(
             assert calls == 3
             assert not with_id.duplicate and not without_id.duplicate
             assert [with_id.message.seq, without_id.message.seq] == [1, 2]
-            await wait_until(lambda: len(received) == 2, 5)
-            await asyncio.sleep(0.1)
-            assert [m.seq for m in received] == [1, 2]
+            # A marker behind them: the stream is delivered in order, so a duplicate of 1 or 2
+            # would arrive before it.
+            marker = await store.append(Draft("ann", "marker"))
+            await wait_until(lambda: received[-1:] == [marker.message], 5, "the marker")
+            assert [m.seq for m in received] == [1, 2, 3]
         finally:
             store._append_script = original
             await store.close()
@@ -366,10 +385,10 @@ def test_presence_spans_processes_and_drops_a_silent_one(
                 await wait_until(lambda: announced[-1:] == [["wendy"]], 1, "announced")
                 doomed.set_local_users(["ann", "bob"])
                 third.set_local_users(["bob", "cy"])
-                took = await wait_until(
+                # By the nudge (test_presence_changes_arrive_by_the_nudge...) or a refresh.
+                await wait_until(
                     lambda: watcher.users() == ["ann", "bob", "cy", "wendy"], 2, "nudged"
                 )
-                assert took < 0.4  # the nudge, not the 0.5 s refresh
                 await wait_until(lambda: announced[-1] == watcher.users(), 1, "announced")
                 assert len(announced) <= 3  # joins close together are announced together
                 doomed.typing("ann", "conn-1")
@@ -377,15 +396,56 @@ def test_presence_spans_processes_and_drops_a_silent_one(
                 await wait_until(lambda: ("ann", "doomed/conn-1") in typed, 2, "typing relayed")
                 assert ("wendy", "conn-9") in typed  # own notices go to the own listener
                 await proxy.stop()  # doomed can no longer refresh: like kill -9
-                cut_at = time.monotonic()
+                # ttl 1.5 s in this test: 8 s only catches a hang.
                 await wait_until(lambda: watcher.users() == ["bob", "cy", "wendy"], 8, "expiry")
-                assert time.monotonic() - cut_at <= 8  # ttl 1.5 s in this test: no hang
                 await third.close()  # a clean exit leaves at once
                 await wait_until(lambda: watcher.users() == ["wendy"], 1, "leave on close")
             finally:
                 for presence in (doomed, watcher, third):
                     if not presence._closed:
                         await presence.close()
+
+    run(main)
+
+
+def test_presence_changes_arrive_by_the_nudge_not_the_periodic_refresh(
+    redis_server: RedisServer, keys: Keys
+) -> None:
+    """With refresh_interval an hour, only the nudge can bring another process's users: each
+    one costs the watcher one refresh, counted."""
+
+    async def main() -> None:
+        hour = 3600.0
+        joiner = RedisPresence(
+            redis_server.url, "joiner", ttl=2 * hour, refresh_interval=hour, keys=keys
+        )
+        watcher = RedisPresence(
+            redis_server.url, "watcher", ttl=2 * hour, refresh_interval=hour, keys=keys
+        )
+        refreshes = 0
+        refresh = watcher._refresh
+
+        async def counting_refresh() -> None:
+            nonlocal refreshes
+            await refresh()
+            refreshes += 1
+
+        watcher._refresh = counting_refresh  # type: ignore[method-assign]
+        await joiner.open(lambda users: None, lambda user, origin: None)
+        await watcher.open(lambda users: None, lambda user, origin: None)
+        try:
+            # One refresh at open, one once its listener subscribed: from then on only a
+            # nudge wakes it within the hour.
+            await wait_until(lambda: refreshes >= 2, NO_HANG, "the watcher subscribed")
+            await wait_until(lambda: not watcher._wake.is_set(), NO_HANG, "the watcher idle")
+            for users in (["ann"], ["ann", "bob"], []):
+                before = refreshes
+                joiner.set_local_users(users)
+                await wait_until(lambda u=users: watcher.users() == u, NO_HANG, f"nudged: {users}")
+                assert refreshes > before
+        finally:
+            await joiner.close()
+            await watcher.close()
 
     run(main)
 
@@ -489,9 +549,7 @@ class Peer:
         self.acked: set[str] = set()
         self.errored: set[str] = set()  # clientIds answered not_delivered at least once
         self.retry: set[str] = set()  # clientIds to send again (not_delivered, rate_limited)
-        self.error_delays: list[float] = []
         self.users: list[str] = []
-        self.sent_at: dict[str, float] = {}
         self.ws: Any = None
         self.port = 0
         self._reader: asyncio.Task[None] | None = None
@@ -535,14 +593,12 @@ class Peer:
             client_id = message.get("clientId")
             self.errored.add(client_id)
             self.retry.add(client_id)
-            self.error_delays.append(time.monotonic() - self.sent_at.get(client_id, 0.0))
         elif kind == "error" and message.get("code") == "rate_limited":
             self.retry.add(message.get("clientId"))
 
     async def send(self, text: str, client_id: str | None = None) -> str:
         client_id = client_id or f"{self.name}-{uuid.uuid4().hex[:8]}"
         self.unacked[client_id] = text
-        self.sent_at[client_id] = time.monotonic()
         with contextlib.suppress(framewire.ConnectionClosed):
             await self.ws.send(
                 json.dumps({"messageType": "chatMessage", "message": text, "clientId": client_id})
@@ -562,6 +618,23 @@ class Peer:
 
 async def connect_all(peers: list[Peer], ports: list[int]) -> None:
     await asyncio.gather(*(peer.connect(ports[n % len(ports)]) for n, peer in enumerate(peers)))
+
+
+async def send_marker(sender: Peer, peers: list[Peer], count: int) -> None:
+    """Send one more message and wait until every peer saw ``count`` messages, the marker the
+    last: every process fans the stream out in order, so a message delivered twice would have
+    arrived before the marker (instead of sleeping to see whether one comes)."""
+    await sender.send("marker")
+    await wait_until(lambda: all(len(p.seqs) >= count for p in peers), 10, "the marker")
+
+
+def healthz_is(port: int, status: int) -> Callable[[], Awaitable[bool]]:
+    """A condition for wait_until(): /healthz of ``port`` answers ``status``."""
+
+    async def check() -> bool:
+        return (await http_get(port, "/healthz"))[0] == status
+
+    return check
 
 
 @pytest.mark.slow
@@ -584,7 +657,8 @@ def test_three_processes_thirty_clients_see_one_sequence(
 
             await asyncio.gather(*(chat(peer) for peer in peers))
             await wait_until(lambda: all(len(p.seqs) >= total for p in peers), 20, "fan-out")
-            await asyncio.sleep(0.3)
+            total += 1
+            await send_marker(peers[0], peers, total)
             for peer in peers:
                 assert peer.seqs == list(range(1, total + 1)), peer.name
                 assert not peer.doubles and not peer.unacked and not peer.errored
@@ -634,13 +708,20 @@ def test_kill_9_of_a_process_loses_nothing_and_its_users_leave(
                         # Its process died: go on elsewhere, from the last seq seen.
                         await peer.connect(survivors[index % 2].port, since=peer.last_seq)
                         await peer.resend_unacked()
-                    await peer.send(f"{peer.name} {n}")
-                    await asyncio.sleep(0.04)
+                    client_id = await peer.send(f"{peer.name} {n}")
+                    # Paced by acknowledgements, like a person typing (within the burst
+                    # limit): the kill below falls in the middle of the stream.
+                    await wait_until(
+                        lambda cid=client_id: cid in peer.acked or peer.closed.is_set(),
+                        NO_HANG,
+                        f"{client_id} acknowledged or its connection lost",
+                    )
 
             chatting = asyncio.gather(*(chat(peer, n) for n, peer in enumerate(senders)))
-            await asyncio.sleep(0.25)
+            await wait_until(
+                lambda: sum(len(p.acked) for p in senders) >= 3 * len(senders), 20, "chatting"
+            )
             await asyncio.to_thread(victim.kill)
-            killed_at = time.monotonic()
             await chatting
             for peer in senders:  # those whose last send went to the dead process
                 if peer.closed.is_set():
@@ -649,7 +730,8 @@ def test_kill_9_of_a_process_loses_nothing_and_its_users_leave(
             total = len(senders) * per_sender
             await wait_until(lambda: all(not p.unacked for p in senders), 15, "all acknowledged")
             await wait_until(lambda: all(len(p.seqs) >= total for p in senders), 10, "all seen")
-            await asyncio.sleep(0.3)
+            total += 1
+            await send_marker(watcher, senders, total)
             for peer in senders:
                 assert peer.seqs == list(range(1, total + 1)), peer.name
                 assert not peer.doubles, peer.name
@@ -658,9 +740,9 @@ def test_kill_9_of_a_process_loses_nothing_and_its_users_leave(
             sent = {(p.name, cid) for p in senders for cid in p.acked}
             stored = [(m["username"], m["clientId"]) for m in one]
             assert len(stored) == len(set(stored)) == total and set(stored) == sent
-            # Presence drops the killed process's users within ttl + refresh (15 s).
+            # Presence drops the killed process's users within ttl + refresh (15 s documented;
+            # 30 s only catches a hang).
             await wait_until(lambda: not any("ghost" in u for u in watcher.users), 30, "ghosts")
-            assert time.monotonic() - killed_at <= 30  # the contract's bound (15 s documented)
             await asyncio.gather(*(peer.close() for peer in senders))
 
         run(main, 90)
@@ -677,43 +759,44 @@ def test_redis_restart_under_load_resumes_and_loses_nothing_acknowledged(
         async def main() -> None:
             peers = [Peer(f"p{n}") for n in range(8)]
             await connect_all(peers, ports)
-            stop = asyncio.Event()
+            rounds = itertools.count()
 
-            async def chat(peer: Peer) -> None:
-                while not stop.is_set():
-                    await peer.send(f"{peer.name} {len(peer.sent_at)}")
-                    await asyncio.sleep(0.15)
-                    for client_id in peer.retry & set(peer.unacked):
-                        peer.retry.discard(client_id)
-                        await peer.send(peer.unacked[client_id], client_id)  # as the page does
+            async def send_round() -> list[tuple[Peer, str]]:
+                """Every peer sends one message; the messages are in flight together."""
+                number = next(rounds)
+                return [(peer, await peer.send(f"{peer.name} {number}")) for peer in peers]
 
-            chatting = asyncio.gather(*(chat(peer) for peer in peers))
-            await asyncio.sleep(1.0)
+            def answered(sent: list[tuple[Peer, str]]) -> Callable[[], bool]:
+                """Each message acknowledged, or refused with not_delivered."""
+                return lambda: all(cid in p.acked or cid in p.errored for p, cid in sent)
+
+            # Rounds of messages (paced by their answers, within the burst limit), the last
+            # still in flight when Redis is killed: its answers may be lost after the write.
+            for _ in range(3):
+                await wait_until(answered(await send_round()), NO_HANG, "a round answered")
+            in_flight = await send_round()
             await asyncio.to_thread(redis_server.kill)
-            down_at = time.monotonic()
+            await wait_until(answered(in_flight), NO_HANG, "the round that met the kill")
             for port in ports:
-                while (await http_get(port, "/healthz"))[0] != 503:
-                    assert time.monotonic() - down_at < NO_HANG, "healthz stayed 200"
-                    await asyncio.sleep(0.1)
-            await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - down_at)))
+                await wait_until(healthz_is(port, 503), NO_HANG, f"healthz 503 on {port}")
+            during = await send_round()  # sends that meet the outage are refused, not lost
+            await wait_until(
+                lambda: all(cid in p.errored for p, cid in during), NO_HANG, "not_delivered"
+            )
             await asyncio.to_thread(redis_server.start)
-            up_at = time.monotonic()
             # Delivery resumes by itself: a message sent now reaches the other process.
             probe, observer = peers[0], peers[1]
             assert probe.port != observer.port
             probe_id = await probe.send("probe after the restart")
             await wait_until(lambda: probe_id in probe.acked, 10, "probe acknowledged")
             await wait_until(lambda: observer.last_seq >= probe.last_seq, 10, "probe crossed")
-            assert time.monotonic() - up_at < 10
             for port in ports:
-                while (await http_get(port, "/healthz"))[0] != 200:
-                    assert time.monotonic() - up_at < 10, await http_get(port, "/healthz")
-                    await asyncio.sleep(0.1)
-            stop.set()
-            await chatting
-            await asyncio.sleep(0.5)  # the last errors may come after the loop ended
+                await wait_until(healthz_is(port, 200), 10, f"healthz 200 on {port}")
+            await wait_until(answered(await send_round()), NO_HANG, "a round after the restart")
+            # What was refused is sent again with its clientId, as the page does.
             for peer in peers:
                 for client_id in peer.retry & set(peer.unacked):
+                    peer.retry.discard(client_id)
                     await peer.send(peer.unacked[client_id], client_id)
             await wait_until(
                 lambda: all(not p.unacked for p in peers),
@@ -722,7 +805,6 @@ def test_redis_restart_under_load_resumes_and_loses_nothing_acknowledged(
             )
             assert all(process.alive() for process in processes)
             assert any(peer.errored for peer in peers), "no send met the outage"
-            assert max(d for p in peers for d in p.error_delays) < NO_HANG
             last = max(peer.last_seq for peer in peers)
             await wait_until(lambda: all(p.last_seq == last for p in peers), 10, "converged")
             for peer in peers:
@@ -754,16 +836,14 @@ def test_redis_gone_for_good_processes_serve_history_and_refuse_sends(
             before = [await history(port) for port in ports]
             await asyncio.to_thread(redis_server.kill)
             try:
-                gone_at = time.monotonic()
                 for port in ports:
-                    while (status_body := await http_get(port, "/healthz"))[0] != 503:
-                        assert time.monotonic() - gone_at < NO_HANG
-                        await asyncio.sleep(0.1)
-                    assert "redis" in status_body[1]["reason"]
+                    await wait_until(healthz_is(port, 503), NO_HANG, f"healthz 503 on {port}")
+                    status, body = await http_get(port, "/healthz")
+                    assert status == 503 and "redis" in body["reason"]
                 client_id = await ann.send("into the void")
                 await wait_until(lambda: client_id in ann.errored, 4, "not_delivered")
-                assert ann.error_delays[-1] < NO_HANG
-                await asyncio.sleep(1.0)
+                # Ann's own connection would have carried a delivery before the error; Bob's
+                # process could only get it from Redis, and its history shows it has nothing.
                 assert client_id not in ann.acked and len(bob.seqs) == 5
                 for port in ports:
                     status, _ = await http_get(port, "/")
@@ -789,10 +869,11 @@ def test_two_workers_serve_one_port_and_messages_cross(
     parent = ChatProcess(tmp_path, redis_server.url, "--workers", "2")
     try:
         port = parent.wait_serving()
-        started = time.monotonic()
-        while len(re.findall(r"started \(pid (\d+)\)", parent.log())) < 2:
-            assert time.monotonic() - started < 10, parent.log()
-            time.sleep(0.05)
+        wait_until_sync(
+            lambda: len(re.findall(r"started \(pid (\d+)\)", parent.log())) >= 2,
+            10,
+            "two workers started",
+        )
         children = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", parent.log())]
 
         def sockets(pid: int) -> int:
@@ -816,10 +897,11 @@ def test_two_workers_serve_one_port_and_messages_cross(
         run(main, 40)
         # A worker killed with -9 is reported and replaced after the back-off (1 s).
         os.kill(children[0], signal.SIGKILL)
-        started = time.monotonic()
-        while len(re.findall(r"started \(pid (\d+)\)", parent.log())) < 3:
-            assert time.monotonic() - started < 10, parent.log()
-            time.sleep(0.05)
+        wait_until_sync(
+            lambda: len(re.findall(r"started \(pid (\d+)\)", parent.log())) >= 3,
+            10,
+            "the killed worker replaced",
+        )
         assert f"(pid {children[0]}) exited with code -9" in parent.log()
         children = [int(pid) for pid in re.findall(r"started \(pid (\d+)\)", parent.log())][1:]
         parent.wait_serving(3)  # the new worker listens on the same port
@@ -844,17 +926,20 @@ def test_run_workers_stops_its_children_on_sigterm(
     port = free_port()
     config = ChatConfig(port=port, data_dir=tmp_path, redis_url=redis_server.url, workers=2)
 
+    def serving() -> bool:
+        with (
+            contextlib.suppress(OSError),
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2),
+        ):
+            return True
+        return False
+
     def stop_when_serving() -> None:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2),
-            ):
-                break
-            time.sleep(0.1)
-        time.sleep(0.5)
-        os.kill(os.getpid(), signal.SIGTERM)
+        # run_workers() installs its handler and starts both workers before either serves.
+        try:
+            wait_until_sync(serving, 20, "a worker serving")
+        finally:
+            os.kill(os.getpid(), signal.SIGTERM)
 
     handler_before = signal.getsignal(signal.SIGTERM)
     stopper = threading.Thread(target=stop_when_serving)
@@ -882,9 +967,13 @@ def test_run_workers_gives_up_when_workers_keep_dying_at_start(
         taken.listen()
         port = taken.getsockname()[1]
         config = ChatConfig(port=port, data_dir=tmp_path, redis_url=redis_server.url, workers=2)
-        started = time.monotonic()
+        reports: list[str] = []
+        monkeypatch.setattr(workers, "_report", reports.append)
         assert workers.run_workers(config) == 1
-        assert time.monotonic() - started < 30
+        # Bounded work: the two first workers, then restarts until three died in a row.
+        starts = [text for text in reports if " started (pid " in text]
+        assert 3 <= len(starts) <= 2 + 3, reports
+        assert reports[-1] == "3 workers in a row died at start; giving up"
 
 
 def test_only_the_redis_modules_import_redis() -> None:
