@@ -63,6 +63,7 @@ if BUILD_SPEEDUPS != "no":
                     "inbox",
                     "next_message",
                     "poller",
+                    "connection_flags",
                     "direct_writer",
                     "websocket_methods",
                 )

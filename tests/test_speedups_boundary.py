@@ -15,6 +15,8 @@ import asyncio
 import collections.abc
 import importlib
 import inspect
+import re
+import socket
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -22,6 +24,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+
+from framewire.sansio.connection import Connection, Role
 
 # Any ImportError means "not built" here, as in framewire.sansio.speedups.c_twin().
 speedups = pytest.importorskip("framewire._speedups", exc_type=ImportError)
@@ -43,6 +47,8 @@ TWINS: dict[str, tuple[str, str] | None] = {
     "Poller": None,
     "DirectWriter": None,
     "SENT": None,
+    "use_connection_flags": None,
+    "use_running_tasks": None,
 }
 
 
@@ -199,7 +205,7 @@ def test_the_stub_has_the_c_functions_text_signature(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", FUNCTIONS)
+@pytest.mark.parametrize("name", [name for name in FUNCTIONS if TWINS[name] is not None])
 def test_each_c_function_takes_its_twins_parameters(name: str) -> None:
     twin = twin_of(name)
     assert callable(twin)
@@ -372,3 +378,52 @@ def test_sent_is_the_coroutine_the_stub_declares() -> None:
     with pytest.raises(StopIteration) as finished:
         sent.send(None)
     assert finished.value.value is None
+
+
+# ------------------------------------------------------------------------ what C may look up
+
+# The C sources, where the package was installed from a checkout (an editable install).
+C_SOURCES = sorted((Path(speedups.__file__).parent / "_speedups_c").glob("*.[ch]"))
+
+
+def c_sources() -> list[Path]:
+    if not C_SOURCES:
+        pytest.skip("the C sources are not beside the installed package")
+    return C_SOURCES
+
+
+def test_the_c_code_imports_no_framewire_module() -> None:
+    # Python hands C what it needs (use_connection_flags(), use_running_tasks()).
+    for path in c_sources():
+        for module in re.findall(r'PyImport_\w+\(\s*"([^"]+)"', path.read_text()):
+            assert not module.startswith("framewire"), f"{path.name} imports {module}"
+
+
+def test_use_connection_flags_takes_only_slots_of_the_class() -> None:
+    class NotAConnection:
+        __slots__ = ("flag",)
+
+    for arguments in (
+        (NotAConnection, Connection._frame_now_ok, Connection._whole_frames_ok),
+        (Connection, NotAConnection.flag, NotAConnection.flag),
+        (Connection(Role.SERVER), Connection._frame_now_ok, Connection._whole_frames_ok),
+    ):
+        with pytest.raises(TypeError):
+            speedups.use_connection_flags(*arguments)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="DirectWriter is built on Linux only")
+def test_direct_writer_reads_the_flags_sansio_hands_over() -> None:
+    class IdleTransport:
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+    ours, peers = socket.socketpair()
+    with ours, peers:
+        writer = speedups.DirectWriter(ours.fileno(), IdleTransport())
+        connection = Connection(Role.SERVER)
+        assert writer.send_message(connection, b"hi") is True
+        assert peers.recv(16) == b"\x82\x02hi"
+        connection.send_close()
+        assert writer.send_message(connection, b"hi") is False  # not frame_now_ok any more
+        assert writer.send_message(object(), b"hi") is False  # not a Connection

@@ -11,6 +11,7 @@ import asyncio
 import sys
 from collections.abc import AsyncIterable, Awaitable, Callable, Coroutine, Generator, Iterable
 from contextvars import Context
+from types import MemberDescriptorType
 from typing import Final, Never
 
 from framewire.aio.inbox import PyInbox, Receiver
@@ -71,6 +72,21 @@ def parse_upgrade_request(
 
     Twin: framewire.sansio.upgrade_request.py_parse_upgrade_request.
     """
+
+def use_connection_flags(
+    connection_type: type[Connection],
+    frame_now_ok: MemberDescriptorType,
+    whole_frames_ok: MemberDescriptorType,
+    /,
+) -> None:
+    """Hand over Connection and the slots of its two fast-path flags, which
+    DirectWriter.send_message() and the Poller read (no twin: sansio/connection.py calls it)."""
+
+def use_running_tasks(
+    tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[object]] | None, /
+) -> None:
+    """Hand over the loop -> running task dict that asyncio.current_task() reads, or None to
+    call current_task() (no twin: aio/wakeup.py calls it with asyncio_internals.running_tasks())."""
 
 class PayloadBuffer:
     """One large frame's payload, unmasked in place (no twin: see sansio/payload_buffer.py)."""

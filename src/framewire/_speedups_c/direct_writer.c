@@ -174,54 +174,7 @@ writer_write(DirectWriterObject *self, PyObject *data)
     return result;
 }
 
-/* Connection's type and where its `_frame_now_ok` slot (the flag frame_now() checks first) lies
- * in its instances, looked up on first use: the slot is read directly, once per message, instead
- * of through its descriptor (about 160 instructions less). */
-static PyTypeObject *connection_type = NULL;
-static const char *const flag_names[] = {"_frame_now_ok", "_whole_frames_ok"};
-static Py_ssize_t flag_offsets[2];
-
-/* Where Connection keeps each flag: the offsets of its slots, looked up once. */
-static int
-load_connection_slots(void)
-{
-    PyObject *module = PyImport_ImportModule("framewire.sansio.connection");
-    PyObject *type = module == NULL ? NULL : PyObject_GetAttrString(module, "Connection");
-    Py_XDECREF(module);
-    if (type == NULL) {
-        return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        PyObject *slot = PyObject_GetAttrString(type, flag_names[i]);
-        if (slot == NULL || !PyType_Check(type) || Py_TYPE(slot) != &PyMemberDescr_Type ||
-            ((PyMemberDescrObject *)slot)->d_member->type != T_OBJECT_EX) {
-            Py_XDECREF(slot);
-            Py_DECREF(type);
-            if (!PyErr_Occurred()) {
-                PyErr_Format(PyExc_TypeError, "Connection.%s is not a slot", flag_names[i]);
-            }
-            return -1;
-        }
-        flag_offsets[i] = ((PyMemberDescrObject *)slot)->d_member->offset;
-        Py_DECREF(slot);
-    }
-    connection_type = (PyTypeObject *)type; /* kept for good */
-    return 0;
-}
-
-int
-fw_connection_flag(PyObject *connection, enum fw_connection_flag flag)
-{
-    if (connection_type == NULL && load_connection_slots() < 0) {
-        return -1;
-    }
-    if (!PyObject_TypeCheck(connection, connection_type)) {
-        return 0;
-    }
-    return *(PyObject **)((char *)connection + flag_offsets[flag]) == Py_True;
-}
-
-/* 1 when `connection` may frame a data message at once (Connection._frame_now_ok). */
+/* 1 when `connection` may frame a data message at once (its frame_now_ok flag). */
 static int
 may_frame_now(PyObject *connection)
 {

@@ -15,6 +15,9 @@
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
  *
  * framewire.sansio.speedups is the only importer (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
+ * The C code imports no framewire module and looks up no private name: Python hands it what
+ * it needs, once, at import (use_connection_flags() from sansio/connection.py, in
+ * connection_flags.c; use_running_tasks() from aio/wakeup.py, in wakeup.c).
  */
 
 #include "speedups.h"
@@ -75,6 +78,9 @@ static PyMethodDef speedups_methods[] = {
     {"encode_fields", (PyCFunction)fw_encode_fields, METH_O, fw_encode_fields_doc},
     {"parse_upgrade_request", (PyCFunction)(void (*)(void))fw_parse_upgrade_request, METH_FASTCALL,
      fw_parse_upgrade_request_doc},
+    {"use_connection_flags", (PyCFunction)(void (*)(void))fw_use_connection_flags, METH_FASTCALL,
+     fw_use_connection_flags_doc},
+    {"use_running_tasks", (PyCFunction)fw_use_running_tasks, METH_O, fw_use_running_tasks_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -48,11 +48,14 @@ extern PyTypeObject fw_DirectWriterType; /* direct_writer.c */
 extern PyTypeObject fw_CompletedType;
 extern PyObject *fw_sent;                     /* SENT, the finished coroutine (module.c) */
 extern PyTypeObject fw_WebSocketMethodsType; /* websocket_methods.c */
-/* direct_writer.c: a boolean slot of a framewire.sansio.connection.Connection, read directly:
- * 1 or 0, 0 when ``connection`` is not a Connection, -1 on error */
+#endif
+
+/* connection_flags.c: a fast-path flag of a framewire.sansio.connection.Connection, read from
+ * the slot use_connection_flags() was handed: 1 or 0 (0 when ``connection`` is not one) */
 enum fw_connection_flag { FW_FRAME_NOW_OK, FW_WHOLE_FRAMES_OK };
 int fw_connection_flag(PyObject *connection, enum fw_connection_flag flag);
-#endif
+PyObject *fw_use_connection_flags(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+extern const char fw_use_connection_flags_doc[];
 
 /* inbox.c, for next_message.c: the Inbox's queue and its `receiving` flag */
 PyObject *fw_inbox_next_message(PyObject *inbox);
@@ -72,5 +75,8 @@ PyObject *fw_raise_thrown(PyObject *const *args, Py_ssize_t nargs);
 PyObject *fw_wakeup_resume_now(PyObject *wakeup, PyObject *unused);
 PyObject *fw_wakeup_resume_soon(PyObject *wakeup, PyObject *unused);
 PyObject *fw_wakeup_new(PyObject *loop);
+/* use_running_tasks(tasks): the loop -> running task dict that asyncio.current_task() reads */
+PyObject *fw_use_running_tasks(PyObject *module, PyObject *tasks);
+extern const char fw_use_running_tasks_doc[];
 
 #endif

@@ -17,11 +17,34 @@ typedef struct {
     int yielded;  /* the await has suspended once */
 } WakeupObject;
 
-/* asyncio objects, looked up on first use (the module opts out of subinterpreters). */
+/* asyncio's public objects, looked up on first use (the module opts out of subinterpreters). */
 static PyObject *asyncio_current_task = NULL;
-static PyObject *asyncio_current_tasks = NULL; /* Python 3.11's loop -> task dict, or NULL */
 static PyObject *asyncio_cancelled_error = NULL;
 static PyObject *asyncio_invalid_state_error = NULL;
+/* The loop -> running task dict that asyncio.current_task() reads where it is a Python function
+ * (3.11): reading it directly saves a function call per message. Handed over by
+ * use_running_tasks() from aio/wakeup.py (aio/asyncio_internals.py finds it); NULL: call
+ * current_task(). */
+static PyObject *asyncio_current_tasks = NULL;
+
+const char fw_use_running_tasks_doc[] = PyDoc_STR(
+"use_running_tasks(tasks, /)\n"
+"--\n"
+"\n"
+"Hand over the loop -> running task dict that asyncio.current_task() reads, or None to call\n"
+"current_task() instead; Wakeup.resume_now() checks it once per message.");
+
+PyObject *
+fw_use_running_tasks(PyObject *module, PyObject *tasks)
+{
+    (void)module;
+    if (tasks != Py_None && !PyDict_CheckExact(tasks)) {
+        PyErr_SetString(PyExc_TypeError, "use_running_tasks() takes a dict or None");
+        return NULL;
+    }
+    Py_XSETREF(asyncio_current_tasks, tasks == Py_None ? NULL : Py_NewRef(tasks));
+    Py_RETURN_NONE;
+}
 
 static int
 load_asyncio(void)
@@ -36,20 +59,6 @@ load_asyncio(void)
     asyncio_cancelled_error = PyObject_GetAttrString(asyncio, "CancelledError");
     asyncio_invalid_state_error = PyObject_GetAttrString(asyncio, "InvalidStateError");
     asyncio_current_task = PyObject_GetAttrString(asyncio, "current_task");
-    if (asyncio_current_task != NULL && !PyCFunction_Check(asyncio_current_task)) {
-        /* Python 3.11: current_task() is a Python function over the C module's dict of running
-         * tasks; read the dict directly (a function call less per message). */
-        PyObject *tasks = PyObject_GetAttrString(asyncio, "tasks");
-        PyObject *running = tasks == NULL ? NULL : PyObject_GetAttrString(tasks, "_current_tasks");
-        Py_XDECREF(tasks);
-        if (running != NULL && PyDict_CheckExact(running)) {
-            asyncio_current_tasks = running;
-        }
-        else {
-            Py_XDECREF(running);
-        }
-        PyErr_Clear();
-    }
     Py_DECREF(asyncio);
     if (asyncio_cancelled_error == NULL || asyncio_invalid_state_error == NULL ||
         asyncio_current_task == NULL) {

@@ -14,8 +14,9 @@ correctness.
   enums (acceptor.py).
 - ``server_sockets(server)`` and ``server_uses_tls(server)``: ``asyncio.Server``'s listening
   sockets and TLS context (acceptor.py).
-- ``running_tasks()``: Python 3.11's loop -> running task dict, ``asyncio.tasks._current_tasks``
-  (read by the C Wakeup, wakeup.c, on 3.11 only).
+- ``running_tasks()``: Python 3.11's loop -> running task dict, ``asyncio.tasks._current_tasks``,
+  which aio/wakeup.py hands to the C Wakeup (wakeup.c reads it instead of calling
+  current_task()); None where current_task() is not a Python function over that dict.
 
 Known behaviour changes asyncio made that framewire works around, each tested there too:
 from 3.12 the selector transport's ``writelines()`` queues without calling ``pause_writing()``,
@@ -25,6 +26,7 @@ so framewire never calls it (websocket.py, _flush()).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 from asyncio import selector_events
 from collections.abc import Callable
@@ -84,6 +86,12 @@ def server_uses_tls(server: asyncio.Server) -> bool:
 
 
 def running_tasks() -> dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None:
-    """Return Python 3.11's loop -> running task dict, or None (later Pythons keep it in C)."""
+    """Return the loop -> running task dict that asyncio.current_task() reads, or None.
+
+    None where current_task() is not a Python function over that dict (it is on 3.11; from 3.12
+    it is written in C): reading the dict would not be reading what current_task() reads.
+    """
+    if not inspect.isfunction(asyncio.current_task):
+        return None
     tasks = getattr(asyncio.tasks, "_current_tasks", None)
-    return tasks if isinstance(tasks, dict) else None
+    return tasks if type(tasks) is dict else None

@@ -20,7 +20,8 @@ from collections.abc import Callable, Generator
 from contextvars import Context
 from typing import Any
 
-from framewire.sansio.speedups import c_twin
+from framewire.aio.asyncio_internals import running_tasks
+from framewire.sansio.speedups import c_setup, c_twin
 
 __all__ = ["SPEEDUPS", "PyWakeup", "Wakeup"]
 
@@ -128,5 +129,10 @@ class PyWakeup:
 
 
 _CWakeup = c_twin("Wakeup")
+# The C Wakeup reads the running task from asyncio's dict where there is one (3.11), a call less
+# per message; Python hands it over, so that C reads no private name (wakeup.c).
+_use_running_tasks = c_setup("use_running_tasks")
+if _use_running_tasks is not None:
+    _use_running_tasks(running_tasks())
 Wakeup: type[PyWakeup] = _CWakeup or PyWakeup
 SPEEDUPS = _CWakeup is not None

@@ -40,6 +40,7 @@ from framewire.sansio.frames import (
 )
 from framewire.sansio.limits import WebSocketLimits
 from framewire.sansio.mask import apply_mask
+from framewire.sansio.speedups import c_setup
 from framewire.sansio.whole_frames import parse_whole_frames
 
 if TYPE_CHECKING:
@@ -497,3 +498,11 @@ class Connection:
             # Large payloads are not copied into the header's buffer; the transport joins them.
             self._outgoing.append(encode_frame_header(opcode, length, fin=fin, rsv1=rsv1))
             self._outgoing.append(bytes(payload))
+
+
+# The C accelerator reads the two fast-path flags straight from these slots, once per message
+# (_speedups_c/connection_flags.c): hand it the class and the slots, so that it looks up no name.
+_use_connection_flags = c_setup("use_connection_flags")
+if _use_connection_flags is not None:
+    _slots = vars(Connection)
+    _use_connection_flags(Connection, _slots["_frame_now_ok"], _slots["_whole_frames_ok"])

@@ -12,17 +12,32 @@ import importlib
 import os
 from typing import Any
 
-__all__ = ["DISABLED", "c_twin"]
+__all__ = ["DISABLED", "c_setup", "c_twin"]
 
 DISABLED = bool(os.environ.get("FRAMEWIRE_NO_SPEEDUPS"))
+
+
+def _extension() -> Any:
+    """Return framewire._speedups, or None when it was not built (or cannot load)."""
+    try:
+        return importlib.import_module("framewire._speedups")
+    except ImportError:
+        return None
 
 
 def c_twin(name: str) -> Any:
     """Return ``framewire._speedups.<name>``, or None when it cannot or may not be used."""
     if DISABLED:
         return None
-    try:
-        speedups = importlib.import_module("framewire._speedups")
-    except ImportError:
-        return None
-    return getattr(speedups, name, None)
+    return getattr(_extension(), name, None)
+
+
+def c_setup(name: str) -> Any:
+    """Return ``framewire._speedups.<name>``, a function by which Python hands C what it needs
+    (C imports nothing from framewire), or None when the extension was not built.
+
+    Unlike c_twin(), it is returned with FRAMEWIRE_NO_SPEEDUPS set too: setting C up selects no
+    C piece, and the tests of the C pieces, which also run in the pure-Python pass, find them
+    set up as with the accelerator.
+    """
+    return getattr(_extension(), name, None)
