@@ -8,6 +8,7 @@ Its stdout goes to a file, polled for the "serving" line: a pipe nobody reads co
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import signal
@@ -20,6 +21,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from tests.waiting import wait_until_sync
 
 if TYPE_CHECKING:
     from playwright.sync_api import (
@@ -79,16 +82,19 @@ class ChatServer:
         ]
         with stdout_path.open("wb") as stdout, stderr_path.open("wb") as stderr:
             self.process = subprocess.Popen(command, stdout=stdout, stderr=stderr)
-        deadline = time.monotonic() + SERVER_START_TIMEOUT
-        while time.monotonic() < deadline:
-            match = SERVING_LINE.search(stdout_path.read_text(errors="replace"))
-            if match:
-                self.url = match.group(1)
-                self.port = int(self.url.rstrip("/").rsplit(":", 1)[1])
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.05)
+        process = self.process
+
+        def started_or_exited() -> bool:
+            serving = SERVING_LINE.search(stdout_path.read_text(errors="replace"))
+            return serving is not None or process.poll() is not None
+
+        with contextlib.suppress(AssertionError):  # the RuntimeError below says more
+            wait_until_sync(started_or_exited, SERVER_START_TIMEOUT, "framewire chat to start")
+        match = SERVING_LINE.search(stdout_path.read_text(errors="replace"))
+        if match:
+            self.url = match.group(1)
+            self.port = int(self.url.rstrip("/").rsplit(":", 1)[1])
+            return self
         self.stop()
         raise RuntimeError(
             f"framewire chat did not start within {SERVER_START_TIMEOUT} s:\n"

@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,8 @@ from framewire.chat.hub import Hub
 from framewire.chat.limits import ChatLimits
 from framewire.chat.presence import LocalPresence
 from framewire.chat.sqlite_store import SQLiteStore
+from tests.aio.fakes import ManualClock as ManualClock  # re-exported for the chat tests
+from tests.waiting import wait_until as wait_until  # re-exported for the chat tests
 
 # =====================================================================================
 # Protocol tests: an in-process chat server, clients, raw HTTP, and a `framewire chat`
@@ -38,17 +41,19 @@ from framewire.chat.sqlite_store import SQLiteStore
 DEFAULT_TIMEOUT = 10.0  # seconds any single wait of a protocol test may take
 
 
-class ManualClock:
-    """A monotonic clock that moves only when told: the hub's rate and typing limits read it."""
+# ManualClock: a clock that moves only when told (clock.advance(seconds)); the hub's rate and
+# typing limits read it as clock(). The same class drives the asyncio layer's timers.
 
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
 
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def wall_clock(monkeypatch: pytest.MonkeyPatch) -> ManualClock:
+    """A manual clock, starting now, as the wall clock (time.time()) of SQLiteStore: the
+    timestamps it stores, and so its dedupe window, move only with wall_clock.advance()."""
+    from framewire.chat import sqlite_store
 
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
+    clock = ManualClock(start=time.time())
+    monkeypatch.setattr(sqlite_store, "time", clock)  # the module reads only time.time()
+    return clock
 
 
 @dataclass
@@ -227,18 +232,6 @@ async def wait_for_presence(ws: Any, users: list[str], timeout: float = DEFAULT_
     async with asyncio.timeout(timeout):
         while await recv_presence(ws, timeout) != users:
             pass
-
-
-async def wait_until(
-    condition: Callable[[], bool], timeout: float = DEFAULT_TIMEOUT, what: str = ""
-) -> None:
-    """Poll ``condition`` every few milliseconds until it holds; fail after ``timeout``."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.005)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what or condition}") from None
 
 
 # ---- raw HTTP -------------------------------------------------------------------------

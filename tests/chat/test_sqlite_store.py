@@ -18,6 +18,7 @@ import pytest
 from framewire.chat.limits import ChatLimits
 from framewire.chat.sqlite_store import SQLiteStore
 from framewire.chat.store import ChatMessage, Draft, StoreUnavailable
+from tests.chat.conftest import ManualClock
 
 StoreScenario = Callable[[SQLiteStore, list[ChatMessage]], Awaitable[None]]
 
@@ -117,14 +118,18 @@ def test_a_duplicate_is_not_stored_nor_handed_over(tmp_path: Path) -> None:
     run_store(tmp_path, scenario)
 
 
-def test_the_dedupe_window_is_measured_from_the_stored_timestamp(tmp_path: Path) -> None:
-    window = 0.2
+def test_the_dedupe_window_is_measured_from_the_stored_timestamp(
+    tmp_path: Path, wall_clock: ManualClock
+) -> None:
+    window = 60.0
 
     async def scenario(store: SQLiteStore, delivered: list[ChatMessage]) -> None:
         first = await store.append(Draft("ann", "hi", "c1"))
+        assert first.message.timestamp == pytest.approx(wall_clock.now, abs=0.001)  # ms
+        wall_clock.advance(0.5 * window)
         assert (await store.append(Draft("ann", "hi", "c1"))).duplicate
-        while time.time() < first.message.timestamp + window + 0.05:
-            await asyncio.sleep(0.01)
+        # Past the window from the stored message (not from the duplicate just refused).
+        wall_clock.advance(0.75 * window)
         later = await store.append(Draft("ann", "hi", "c1"))
         assert not later.duplicate and later.message.seq == 2
 

@@ -17,6 +17,7 @@ import pytest
 from framewire.chat.limits import ChatLimits
 from framewire.chat.store import ChatMessage, Draft, Store
 from tests.chat.redis_server import RedisServer
+from tests.waiting import wait_until
 
 LIMITS = ChatLimits()
 StoreFactory = Callable[[], Store]
@@ -53,13 +54,6 @@ def run(main: Callable[[], Awaitable[None]], timeout: float = 30) -> None:
     asyncio.run(bounded())
 
 
-async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
-
-
 class Opened:
     """An open store and what its on_message received."""
 
@@ -73,6 +67,17 @@ class Opened:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.store.close()
+
+    async def received_before_a_marker(self) -> list[int]:
+        """Append a marker message, wait for it, and return the seqs received before it.
+
+        on_message delivers in seq order, so a message delivered twice or late would arrive
+        before the marker: no need to sleep and see whether anything more comes.
+        """
+        marker = (await self.store.append(Draft("marker", "marker"))).message
+        await wait_until(lambda: marker in self.received, what="the marker")
+        assert self.received[-1] == marker, self.received
+        return [message.seq for message in self.received[:-1]]
 
 
 def test_seqs_run_from_one_without_gaps_and_reach_on_message_in_order(
@@ -88,11 +93,9 @@ def test_seqs_run_from_one_without_gaps_and_reach_on_message_in_order(
             assert sorted(o.message.seq for o in outcomes) == list(range(1, 41))
             assert not any(o.duplicate for o in outcomes)
             assert [o.message.seq for o in first] == list(range(1, 11))
-            await wait_until(lambda: len(opened.received) >= 40)
-            await asyncio.sleep(0.1)  # nothing more arrives
-            assert [m.seq for m in opened.received] == list(range(1, 41))
+            assert await opened.received_before_a_marker() == list(range(1, 41))
             by_seq = {o.message.seq: o.message for o in outcomes}
-            assert [by_seq[m.seq] for m in opened.received] == opened.received
+            assert [by_seq[m.seq] for m in opened.received[:-1]] == opened.received[:-1]
 
     run(main)
 
@@ -150,10 +153,8 @@ def test_resend_with_same_client_id_returns_the_earlier_message_once(
             # A name ending like another pair's key does not collide with it.
             tricky = await store.append(Draft("ann:c", "x", client_id="1"))
             assert not tricky.duplicate
-            await wait_until(lambda: len(opened.received) >= 5)
-            await asyncio.sleep(0.1)
-            assert [m.seq for m in opened.received] == [1, 2, 3, 4, 5]
-            assert await store.last_seq() == 5
+            assert await opened.received_before_a_marker() == [1, 2, 3, 4, 5]
+            assert await store.last_seq() == 6  # the marker
 
     run(main)
 
@@ -166,9 +167,7 @@ def test_concurrent_resends_store_one_message(backend: StoreFactory) -> None:
             )
             assert {o.message.seq for o in outcomes} == {1}
             assert sum(not o.duplicate for o in outcomes) == 1
-            await wait_until(lambda: len(opened.received) >= 1)
-            await asyncio.sleep(0.1)
-            assert len(opened.received) == 1
+            assert await opened.received_before_a_marker() == [1]
 
     run(main)
 
@@ -217,9 +216,7 @@ def test_history_and_dedupe_survive_reopening(backend: StoreFactory) -> None:
             new = await store.append(Draft("ann", "m5"))
             assert new.message.seq == 6
             # Only what was committed after open() reaches on_message.
-            await wait_until(lambda: len(reopened.received) >= 1)
-            await asyncio.sleep(0.1)
-            assert [m.seq for m in reopened.received] == [6]
+            assert await reopened.received_before_a_marker() == [6]
 
     run(main)
 
