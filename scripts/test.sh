@@ -37,12 +37,14 @@ python3 -m ruff format --check src tests benchmarks examples fuzz
 echo "== mypy --strict"
 python3 -m mypy
 
+# Tests marked perf assert on measured time, which a shared or loaded machine cannot promise:
+# they are left out here (run them with: python3 -m pytest -m perf).
 echo "== pytest (with branch coverage)"
 python3 -m coverage erase
-python3 -m coverage run -m pytest -q -p no:cacheprovider "$@"
+python3 -m coverage run -m pytest -q -p no:cacheprovider -m "not perf" "$@"
 
 echo "== pytest of every layer below the chat on the pure-Python path (FRAMEWIRE_NO_SPEEDUPS=1)"
-FRAMEWIRE_NO_SPEEDUPS=1 python3 -m coverage run --append -m pytest -q -p no:cacheprovider \
+FRAMEWIRE_NO_SPEEDUPS=1 python3 -m coverage run --append -m pytest -q -p no:cacheprovider -m "not perf" \
     tests/sansio tests/aio tests/http tests/interop tests/conformance tests/security tests/fuzz
 
 echo "== branch coverage of both passes together"
@@ -65,7 +67,7 @@ if [ -n "$newest" ]; then
     echo "== pytest on the newest Python found: $("$newest" --version) ($newest)"
     [ -x "$venv/bin/python" ] || "$newest" -m venv "$venv"
     FRAMEWIRE_BUILD_SPEEDUPS=yes "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e ".[test]"
-    "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not browser" "$@"
+    "$venv/bin/python" -m pytest -q -p no:cacheprovider -m "not browser and not perf" "$@"
 else
     echo "== no Python newer than $(python3 --version) found: skipping the newest-Python pass"
 fi

@@ -144,6 +144,7 @@ SEPARATOR_FLOODS = {
 }
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 @pytest.mark.parametrize("value", SEPARATOR_FLOODS.values(), ids=SEPARATOR_FLOODS.keys())
 def test_64_kib_of_separators_parses_in_linear_time(value: str) -> None:
     # CVE-2021-32640 (ws) and CVE-2025-67725 (tornado): quadratic or backtracking header parsers.
@@ -160,6 +161,7 @@ ELEMENT_FLOODS = {
 }
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 @pytest.mark.parametrize("value", ELEMENT_FLOODS.values(), ids=ELEMENT_FLOODS.keys())
 def test_64_kib_of_tiny_elements_parses_in_linear_time(value: str) -> None:
     # Each element costs about a microsecond; a quadratic parser would take seconds.

@@ -513,6 +513,7 @@ def feed_bytewise(data: bytes) -> None:
     assert isinstance(parser.events_received()[-1], EndOfMessage)
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 def test_head_fed_one_byte_per_call_costs_linear_time() -> None:
     def request(size: int) -> bytes:
         return b"GET / HTTP/1.1\r\nHost: h\r\nX-Long: " + b"a" * size + b"\r\n\r\n"
@@ -534,6 +535,13 @@ def parse_whole(data: bytes, limits: HTTPLimits) -> list[RequestEvent]:
     return merged(parser.events_received())  # type: ignore[return-value]
 
 
+def test_one_byte_chunks_make_one_body_event() -> None:
+    limits = HTTPLimits(max_chunks=100_000, max_body_size=100_000)
+    events = parse_whole(chunked_body_of_one_byte_chunks(100_000), limits)
+    assert events[1:] == [BodyData(b"x" * 100_000), EndOfMessage(Headers())]
+
+
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 def test_a_million_one_byte_chunks_cost_linear_time_and_one_event() -> None:
     # aiohttp CVE-2025-69229: O(N^2) chunk bookkeeping. Tornado "chunkloris": per-chunk cost.
     limits = HTTPLimits(max_chunks=1_000_000, max_body_size=1_000_000)
@@ -553,6 +561,7 @@ def test_chunks_past_max_chunks_are_refused_early() -> None:
     assert error_of(data, limits=HTTPLimits(max_chunks=9))[0] == 413
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 @pytest.mark.parametrize("filler", [b",", b";", b" ,", b"a;", b'"a";'])
 def test_64k_header_of_repeats_parses_in_linear_time(filler: bytes) -> None:
     # Tornado CVE-2025-67725/67726, ws CVE-2021-32640: quadratic parsing of odd header values.
@@ -579,6 +588,7 @@ def test_64k_header_of_repeats_parses_in_linear_time(filler: bytes) -> None:
     assert elapsed < 0.5
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 def test_64k_of_repeated_headers_parse_in_linear_time() -> None:
     limits = HTTPLimits(max_headers=20_000, max_head_size=1 << 20)
     data = b"GET / HTTP/1.1\r\nHost: h\r\n" + b"Connection: a,\r\n" * 4096 + b"\r\n"

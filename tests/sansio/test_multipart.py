@@ -318,6 +318,7 @@ def test_parse_options_header_handles_escapes_and_windows_paths() -> None:
     assert parse_options_header('x; a="unterminated') == ("x", {"a": "unterminated"})
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 @pytest.mark.parametrize(
     ("prefix", "unit"),
     [
@@ -390,6 +391,7 @@ def test_fuzzed_bodies_always_terminate_and_agree_across_splits(
     assert isinstance(whole[-1], Finished) or failure_status(whole) is not None
 
 
+@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
 def test_one_byte_chunks_are_linear() -> None:
     # CVE-2025-69229 shape: many 1-byte chunks must not cost more than a constant each.
     data = body(part("f", b"\r\n-" * 40000, filename="x"))
