@@ -21,10 +21,11 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import MemberDescriptorType, ModuleType
 
 import pytest
 
+from framewire.aio.websocket import PyWebSocketMethods, WebSocket
 from framewire.sansio.connection import Connection, Role
 
 # Any ImportError means "not built" here, as in framewire.sansio.speedups.c_twin().
@@ -427,3 +428,63 @@ def test_direct_writer_reads_the_flags_sansio_hands_over() -> None:
         connection.send_close()
         assert writer.send_message(connection, b"hi") is False  # not frame_now_ok any more
         assert writer.send_message(object(), b"hi") is False  # not a Connection
+
+
+def test_the_c_code_looks_up_no_private_name_it_does_not_declare() -> None:
+    # A private name in C is one of its own types' slots or methods (WebSocketMethods declares
+    # what it reads and calls back on a WebSocket): a rename cannot silently miss C.
+    declared_by_c = {
+        name
+        for export in dir(speedups)
+        if isinstance(getattr(speedups, export), type)
+        for name in vars(getattr(speedups, export))
+    }
+    for path in c_sources():
+        for name in re.findall(r'"(_[A-Za-z]\w*)"', path.read_text()):
+            assert name in declared_by_c, f"{path.name} looks up {name}, which no C type declares"
+
+
+@pytest.fixture
+def websocket_methods() -> type:
+    if not hasattr(speedups, "WebSocketMethods"):
+        pytest.skip("WebSocketMethods is built on Linux only")
+    return speedups.WebSocketMethods  # type: ignore[no-any-return]
+
+
+def slots_of(cls: type) -> set[str]:
+    return {name for name, value in vars(cls).items() if isinstance(value, MemberDescriptorType)}
+
+
+def test_websocket_methods_declares_the_twins_slots_and_websocket_shadows_none(
+    websocket_methods: type,
+) -> None:
+    slots = slots_of(websocket_methods)
+    assert slots == slots_of(PyWebSocketMethods) == set(PyWebSocketMethods.__slots__)
+    for cls in WebSocket.__mro__[: WebSocket.__mro__.index(websocket_methods)]:
+        # A class attribute of the same name would take the instance's writes away from the
+        # slot, and C would read a stale value.
+        assert not slots & set(vars(cls)), cls
+
+    async def made() -> WebSocket:
+        return WebSocket(Connection(Role.SERVER))
+
+    websocket = asyncio.run(made())
+    assert not slots & set(vars(websocket))
+    assert websocket._polled is None and websocket.connection.role is Role.SERVER
+
+
+def test_what_c_calls_back_is_declared_by_both_twins_and_overridden_by_websocket(
+    websocket_methods: type,
+) -> None:
+    callbacks = {
+        name
+        for name, value in vars(websocket_methods).items()
+        if name.startswith("_") and not name.startswith("__") and callable(value)
+    }
+    assert callbacks == {"_send", "_anext_general"}
+    for name in callbacks:
+        assert callable(vars(PyWebSocketMethods).get(name)), name
+        assert callable(vars(WebSocket).get(name)), f"WebSocket does not override {name}"
+        arguments = ("message", True) if name == "_send" else ()
+        with pytest.raises(NotImplementedError):
+            getattr(websocket_methods(), name)(*arguments)

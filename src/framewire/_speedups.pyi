@@ -229,8 +229,8 @@ if sys.platform == "linux":
     class WebSocketMethods:
         """WebSocket.send() and ``__anext__`` in C, for WebSocket to derive from.
 
-        Twin: framewire.aio.websocket.PyWebSocketMethods. Like the twin, it reads these
-        attributes of the WebSocket by name.
+        Twin: framewire.aio.websocket.PyWebSocketMethods. Like the twin, it declares the state
+        it reads as slots, and what it calls back as methods that WebSocket overrides.
         """
 
         _polled: PolledSocket | None
@@ -239,7 +239,9 @@ if sys.platform == "linux":
         _loop: asyncio.AbstractEventLoop
         def send(self, message: _Message, *, compress: bool = True) -> _SendCoroutine:
             """Send a message; the frame may go out during the call itself."""
-        def _send(self, message: _Message, compress: bool) -> _SendCoroutine:
-            """send()'s general path: WebSocket's."""
+        def _send(self, message: _Message, compress: bool, /) -> _SendCoroutine:
+            """send()'s general path: WebSocket overrides it."""
+        def _anext_general(self) -> Coroutine[object, Never, str | bytes]:
+            """__anext__'s general path: WebSocket overrides it."""
         def __anext__(self) -> Awaitable[str | bytes]:
             """Return the next message; stop iterating on a normal close."""

@@ -8,7 +8,8 @@
  * It takes a whole message from the queue, or waits for one on a Wakeup (as `await waiter`
  * would: the Wakeup is what the task sees), with the inbox's `receiving` flag set meanwhile.
  * Anything else (a fragmented message, a closed inbox, another receiver) is left to the
- * coroutine websocket._anext_general(), which it then drives to its end (as `await` would).
+ * coroutine websocket._anext_general(), which it then drives to its end (as `await` would):
+ * a method WebSocketMethods declares and WebSocket overrides (websocket_methods.c).
  */
 
 enum { FRESH, WAITING, DELEGATING, FINISHED };

@@ -6,37 +6,46 @@
  * third of the server's own instructions per message (benchmarks/run.py, 64-byte round trips,
  * counted with benchmarks/harness/count_server.py).
  *
- * The type has no fields of its own: it reads the WebSocket's attributes by name (_polled,
- * connection, _send, _inbox, _loop), exactly as the Python twin does.
+ * The state these methods read is declared here, as the type's own slots (_polled, connection,
+ * _inbox, _loop: the twin's __slots__), and read from the struct, not looked up by name. What
+ * they call back is declared here too, as methods WebSocket overrides (_send, _anext_general,
+ * the latter for next_message.c); each raises NotImplementedError until overridden.
+ * tests/test_speedups_boundary.py checks both against the twin and WebSocket.
  */
 
 #include "speedups.h"
 
 #ifdef __linux__
 
-static PyObject *str_polled = NULL;
+#include <structmember.h>
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *polled;     /* _polled: the PolledSocket, or None */
+    PyObject *connection; /* connection: the sans-I/O Connection */
+    PyObject *inbox;      /* _inbox: the Inbox (C or Python) */
+    PyObject *loop;       /* _loop: the event loop */
+} WebSocketMethodsObject;
+
 static PyObject *str_send_message = NULL;
-static PyObject *str_connection = NULL;
 static PyObject *str_send = NULL;
 static PyObject *str_compress = NULL;
-static PyObject *str_inbox = NULL;
-static PyObject *str_loop = NULL;
 static PyObject *str_anext = NULL;
 
 static int
 intern_names(void)
 {
-    if (str_polled != NULL) {
+    if (str_send_message != NULL) {
         return 0;
     }
     struct {
         PyObject **slot;
         const char *text;
     } names[] = {
-        {&str_polled, "_polled"},   {&str_send_message, "send_message"},
-        {&str_connection, "connection"}, {&str_send, "_send"},
-        {&str_compress, "compress"}, {&str_inbox, "_inbox"},
-        {&str_loop, "_loop"},       {&str_anext, "anext"},
+        {&str_send_message, "send_message"}, /* PolledSocket's */
+        {&str_send, "_send"},                /* declared below, overridden by WebSocket */
+        {&str_compress, "compress"},         /* send()'s keyword */
+        {&str_anext, "anext"},               /* the Python Inbox's */
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);
@@ -47,33 +56,36 @@ intern_names(void)
     return 0;
 }
 
+/* The value of a slot, borrowed; NULL with AttributeError when it is unset (or cleared). */
+static PyObject *
+slot_value(PyObject *value, const char *name)
+{
+    if (value == NULL) {
+        PyErr_Format(PyExc_AttributeError, "WebSocket has no %s yet", name);
+    }
+    return value;
+}
+
 /* The frame went out at once when self._polled.send_message(self.connection, message) says
  * so: 1, else 0, or -1 with an exception set. */
 static int
-sent_at_once(PyObject *self, PyObject *message)
+sent_at_once(WebSocketMethodsObject *self, PyObject *message)
 {
-    PyObject *polled = PyObject_GetAttr(self, str_polled);
-    if (polled == NULL) {
-        return -1;
-    }
-    if (polled == Py_None) {
-        Py_DECREF(polled);
+    PyObject *polled = self->polled;
+    if (polled == NULL || polled == Py_None) {
         return 0;
     }
-    PyObject *send_message = PyObject_GetAttr(polled, str_send_message);
-    Py_DECREF(polled);
-    if (send_message == NULL) {
+    PyObject *connection = slot_value(self->connection, "connection");
+    if (connection == NULL) {
         return -1;
     }
-    PyObject *connection = PyObject_GetAttr(self, str_connection);
-    if (connection == NULL) {
-        Py_DECREF(send_message);
+    PyObject *send_message = PyObject_GetAttr(polled, str_send_message);
+    if (send_message == NULL) {
         return -1;
     }
     PyObject *args[2] = {connection, message};
     PyObject *sent = PyObject_Vectorcall(send_message, args, 2, NULL);
     Py_DECREF(send_message);
-    Py_DECREF(connection);
     if (sent == NULL) {
         return -1;
     }
@@ -83,7 +95,8 @@ sent_at_once(PyObject *self, PyObject *message)
 }
 
 static PyObject *
-methods_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+methods_send(WebSocketMethodsObject *self, PyObject *const *args, Py_ssize_t nargs,
+             PyObject *kwnames)
 {
     if (intern_names() < 0) {
         return NULL;
@@ -114,37 +127,81 @@ methods_send(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *
     if (sent) {
         return Py_NewRef(fw_sent);
     }
-    PyObject *call[3] = {self, message, compress};
+    PyObject *call[3] = {(PyObject *)self, message, compress};
     return PyObject_VectorcallMethod(str_send, call, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
 }
 
 static PyObject *
-methods_anext(PyObject *self)
+methods_anext(WebSocketMethodsObject *self)
 {
     if (intern_names() < 0) {
         return NULL;
     }
-    PyObject *inbox = PyObject_GetAttr(self, str_inbox);
-    if (inbox == NULL) {
-        return NULL;
-    }
-    PyObject *loop = PyObject_GetAttr(self, str_loop);
+    PyObject *inbox = slot_value(self->inbox, "_inbox");
+    PyObject *loop = inbox == NULL ? NULL : slot_value(self->loop, "_loop");
     if (loop == NULL) {
-        Py_DECREF(inbox);
         return NULL;
     }
-    PyObject *result;
     if (Py_IS_TYPE(inbox, &fw_InboxType)) {
-        result = fw_next_message_new(inbox, self, loop);
+        return fw_next_message_new(inbox, (PyObject *)self, loop);
     }
-    else {
-        PyObject *call[3] = {inbox, self, loop};
-        result = PyObject_VectorcallMethod(str_anext, call, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET,
-                                           NULL);
+    PyObject *call[3] = {inbox, (PyObject *)self, loop};
+    return PyObject_VectorcallMethod(str_anext, call, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
+/* _send() and _anext_general(), declared for WebSocket to override. */
+static PyObject *
+methods_not_overridden(PyObject *self, const char *name)
+{
+    PyErr_Format(PyExc_NotImplementedError, "%.100s must override %s()", Py_TYPE(self)->tp_name,
+                 name);
+    return NULL;
+}
+
+static PyObject *
+methods_send_general(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "_send() takes a message and compress (%zd given)", nargs);
+        return NULL;
     }
-    Py_DECREF(inbox);
-    Py_DECREF(loop);
-    return result;
+    return methods_not_overridden(self, "_send");
+}
+
+static PyObject *
+methods_anext_general(PyObject *self, PyObject *Py_UNUSED(ignored))
+{
+    return methods_not_overridden(self, "_anext_general");
+}
+
+static int
+methods_traverse(WebSocketMethodsObject *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->polled);
+    Py_VISIT(self->connection);
+    Py_VISIT(self->inbox);
+    Py_VISIT(self->loop);
+    return 0;
+}
+
+/* The cycle collector's clear (the Inbox holds bound methods of the WebSocket): every read of a
+ * slot above handles NULL. */
+static int
+methods_clear(WebSocketMethodsObject *self)
+{
+    Py_CLEAR(self->polled);
+    Py_CLEAR(self->connection);
+    Py_CLEAR(self->inbox);
+    Py_CLEAR(self->loop);
+    return 0;
+}
+
+static void
+methods_dealloc(WebSocketMethodsObject *self)
+{
+    PyObject_GC_UnTrack(self);
+    methods_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
 /* object.__new__, without the arguments (they are __init__'s, and object.__new__ rejects them
@@ -162,6 +219,9 @@ methods_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     }
     PyObject *self = PyBaseObject_Type.tp_new(type, no_arguments, NULL);
     Py_DECREF(no_arguments);
+    if (self != NULL) {
+        ((WebSocketMethodsObject *)self)->polled = Py_NewRef(Py_None); /* until polled */
+    }
     return self;
 }
 
@@ -179,22 +239,44 @@ static PyMethodDef methods_methods[] = {
      "Raises:\n"
      "    ConnectionClosed: the connection is closing or closed.\n"
      "    TypeError: the message is of an unsupported type."},
+    {"_send", (PyCFunction)(void (*)(void))methods_send_general, METH_FASTCALL,
+     "_send($self, message, compress, /)\n--\n\n"
+     "send()'s general path, as a coroutine: WebSocket overrides it."},
+    {"_anext_general", (PyCFunction)methods_anext_general, METH_NOARGS,
+     "_anext_general($self, /)\n--\n\n"
+     "__anext__'s general path, as a coroutine (next_message.c calls it): WebSocket overrides "
+     "it."},
     {NULL, NULL, 0, NULL},
 };
 
+static PyMemberDef methods_members[] = {
+    {"_polled", T_OBJECT_EX, offsetof(WebSocketMethodsObject, polled), 0,
+     "The PolledSocket when the loop's Poller reads the socket, else None."},
+    {"connection", T_OBJECT_EX, offsetof(WebSocketMethodsObject, connection), 0,
+     "The sans-I/O Connection."},
+    {"_inbox", T_OBJECT_EX, offsetof(WebSocketMethodsObject, inbox), 0,
+     "Where received messages wait."},
+    {"_loop", T_OBJECT_EX, offsetof(WebSocketMethodsObject, loop), 0, "The event loop."},
+    {NULL, 0, 0, 0, NULL},
+};
+
 static PyAsyncMethods methods_as_async = {
-    .am_anext = methods_anext,
+    .am_anext = (unaryfunc)methods_anext,
 };
 
 PyTypeObject fw_WebSocketMethodsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "framewire._speedups.WebSocketMethods",
     .tp_doc = "WebSocket.send() and __anext__ in C (see framewire.aio.websocket).",
-    .tp_basicsize = sizeof(PyObject),
-    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .tp_basicsize = sizeof(WebSocketMethodsObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = methods_new,
+    .tp_traverse = (traverseproc)methods_traverse,
+    .tp_clear = (inquiry)methods_clear,
+    .tp_dealloc = (destructor)methods_dealloc,
     .tp_as_async = &methods_as_async,
     .tp_methods = methods_methods,
+    .tp_members = methods_members,
 };
 
 #endif /* __linux__ */

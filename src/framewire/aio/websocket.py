@@ -83,12 +83,13 @@ class PyWebSocketMethods:
     WebSocket derives from this class, or from its C twin ``framewire._speedups.WebSocketMethods``
     when the accelerator was built (Linux): as Python methods their frames cost about a third of
     the server's own instructions per message (benchmarks/run.py, 64-byte round trips). Both
-    read the WebSocket's attributes below by name.
+    declare the state they read as slots (the C one reads them from its struct) and what they
+    call back as methods that WebSocket overrides (_send, _anext_general).
     """
 
-    __slots__ = ()
+    __slots__ = ("_inbox", "_loop", "_polled", "connection")
 
-    _polled: PolledSocket | None
+    _polled: PolledSocket | None  # the loop's Poller reads the socket, if set
     connection: Connection
     _inbox: PyInbox  # or the C Inbox, its twin
     _loop: asyncio.AbstractEventLoop
@@ -126,15 +127,20 @@ class PyWebSocketMethods:
         message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
         compress: bool,
     ) -> Coroutine[Any, Any, None]:
-        """send()'s general path, as a coroutine (WebSocket's)."""
-        raise NotImplementedError
+        """send()'s general path, as a coroutine: WebSocket overrides it."""
+        raise NotImplementedError(f"{type(self).__name__} must override _send()")
+
+    def _anext_general(self) -> Coroutine[Any, Any, Message]:
+        """__anext__'s general path, as a coroutine (the Inbox's anext() calls it): WebSocket
+        overrides it."""
+        raise NotImplementedError(f"{type(self).__name__} must override _anext_general()")
 
     def __anext__(self) -> Awaitable[Message]:
         """Return the next message; stop iterating on a normal close (1000, 1001, 1005)."""
         # Not a coroutine function: the Inbox returns the awaitable, which takes a queued
         # message or waits for one without a coroutine of its own (benchmarks/run.py, round
         # trips), and leaves everything else to _anext_general().
-        return self._inbox.anext(self, self._loop)  # type: ignore[arg-type]  # a WebSocket
+        return self._inbox.anext(self, self._loop)
 
 
 # What WebSocket derives from: the C twin when there is one, else the Python one.
@@ -168,7 +174,6 @@ class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
     # Defaults that are immutable live on the class: each connection stores only what changes
     # (benchmarks/run.py: handshakes per second, memory per idle connection).
     _transport: asyncio.Transport | None = None
-    _polled: PolledSocket | None = None  # the loop's Poller reads the socket, if set
     _may_poll = True  # until the first read: then hand the socket to the Poller, if it can
     _reading_paused = False
     _writing_paused = False
@@ -199,6 +204,7 @@ class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
         timers: Scheduler | None = None,
     ) -> None:
         self.connection = connection
+        self._polled = None  # until the first read hands the socket to the Poller
         self.request = request
         self.response_headers = response_headers
         self.subprotocol = subprotocol
