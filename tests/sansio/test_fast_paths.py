@@ -26,6 +26,7 @@ runs the same way every time, in about 12 s of CPU.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import dataclasses
 import itertools
@@ -33,6 +34,7 @@ import socket
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -1051,3 +1053,58 @@ def test_encoded_fields_are_the_twins_bytes_or_declined(c_encode_fields: Any, fi
     encoded = c_encode_fields(fields)
     if encoded is not None:
         assert encoded == py_encode_fields(fields)  # the twin neither raises nor differs
+
+
+# ------------------------------------------------------------------------ one place decides
+
+FAST_PATH_FLAGS = {"_frame_now_ok", "_whole_frames_ok"}
+
+
+def flag_assignments(tree: ast.AST) -> Iterator[tuple[str, int]]:
+    """(qualified name of the enclosing function, line) of each assignment to a fast-path flag,
+    by any assignment statement or setattr() with the name spelled out."""
+
+    def walk(node: ast.AST, scope: str) -> Iterator[tuple[str, int]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                yield from walk(child, f"{scope}.{child.name}" if scope else child.name)
+                continue
+            targets: list[ast.expr] = []
+            if isinstance(child, ast.Assign):
+                targets = child.targets
+            elif isinstance(child, ast.AugAssign | ast.AnnAssign) and child.value is not None:
+                targets = [child.target]
+            elif (
+                isinstance(child, ast.Call)
+                and isinstance(child.func, ast.Name)
+                and child.func.id == "setattr"
+                and len(child.args) > 1
+                and isinstance(child.args[1], ast.Constant)
+                and child.args[1].value in FAST_PATH_FLAGS
+            ):
+                yield scope, child.lineno
+            for target in targets:
+                for node_in_target in ast.walk(target):
+                    if (
+                        isinstance(node_in_target, ast.Attribute)
+                        and node_in_target.attr in FAST_PATH_FLAGS
+                    ):
+                        yield scope, child.lineno
+            yield from walk(child, scope)
+
+    yield from walk(tree, "")
+
+
+def test_only_update_fast_paths_assigns_the_fast_path_flags() -> None:
+    # The flags stand in for the connection's state; a second place that sets one would be a
+    # second copy of the rule of when a fast path may run.
+    source_root = Path(connection_module.__file__).parents[1]
+    found = [
+        (str(path.relative_to(source_root)), scope, line)
+        for path in sorted(source_root.rglob("*.py"))
+        for scope, line in flag_assignments(ast.parse(path.read_text(), filename=str(path)))
+    ]
+    assert found, "the flags are no longer assigned: update this test"
+    assert {(path, scope) for path, scope, _ in found} == {
+        (str(Path("sansio", "connection.py")), "Connection._update_fast_paths")
+    }, found

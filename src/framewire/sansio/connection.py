@@ -176,15 +176,16 @@ class Connection:
         self._outgoing: list[bytes] = []
         self._pieces: list[FramePiece] = []
         self._input_done = False
-        self._whole_frames_ok = True  # what receive_messages() checks; see receive_data()
         self._eof_received = False
         self._sending_opcode: int | None = None  # the fragmented message being sent
         self._sending_compressed = False
         self.close_received: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
         self.failure: ConnectionFailed | None = None
-        self._frame_now_ok = False  # what frame_now() checks first; see _update_frame_now()
-        self._update_frame_now()
+        # What frame_now() and receive_messages() check first: see _update_fast_paths().
+        self._frame_now_ok: bool
+        self._whole_frames_ok: bool
+        self._update_fast_paths()
 
     # ----------------------------------------------------------------- receiving
 
@@ -221,17 +222,11 @@ class Connection:
             decode_error = exc
         finally:
             pieces.clear()
-            # Whether the next read may go to receive_messages(): nothing partly received.
-            decoder, assembler = self._decoder, self._assembler
-            self._whole_frames_ok = not (
-                self._input_done
-                or (decoder is not None and (decoder._pending or decoder._remaining))
-                or (assembler is not None and assembler._in_message)
-            )
+            self._update_fast_paths()
         if decode_error is not None and not self._input_done:
             if self.defer_failure:
                 self._input_done = True
-                self._whole_frames_ok = False
+                self._update_fast_paths()
                 self.pending_failure = ConnectionFailed(
                     decode_error.close_code, truncate_reason(str(decode_error))
                 )
@@ -287,9 +282,8 @@ class Connection:
         """Note that the peer closed its side of the byte stream."""
         self._eof_received = True
         self._input_done = True
-        self._whole_frames_ok = False
         self.state = _CLOSED
-        self._frame_now_ok = False
+        self._update_fast_paths()
 
     def events_received(self) -> list[Event]:
         """Return the events decoded since the last call, oldest first."""
@@ -320,13 +314,11 @@ class Connection:
         code, reason = parse_close_payload(payload)
         self.close_received = (code, reason)
         self._input_done = True  # RFC 6455 5.5.1: nothing may follow a close frame
-        self._whole_frames_ok = False
         if self.close_sent is None:
             # RFC 6455 5.5.1: echo the status code received.
             echo = None if code == _NO_STATUS_RECEIVED else code
             self._send_close_frame(echo, "")
-        self.state = _CLOSING
-        self._frame_now_ok = False
+        self.state = _CLOSING  # receive_data() updates the fast paths once the read is done
         self._events.append(CloseReceived(code, reason))
 
     # ------------------------------------------------------------------ sending
@@ -334,17 +326,34 @@ class Connection:
     def data_to_send(self) -> list[bytes]:
         """Return the bytes to write to the peer since the last call, in order."""
         outgoing = self._outgoing
-        self._outgoing = []
-        self._update_frame_now()
+        if outgoing:
+            self._outgoing = []
+            self._update_fast_paths()
         return outgoing
 
-    def _update_frame_now(self) -> None:
-        """Recompute ``_frame_now_ok``: whether frame_now() may frame a message at once.
+    def _update_fast_paths(self) -> None:
+        """Decide from the connection's state whether the fast paths may run: the one place
+        that sets their two flags (tests/sansio/test_fast_paths.py checks that).
 
-        Kept as one flag, because the C accelerator's send path reads it once per message
-        (_speedups_c/direct_writer.c); any change of the attributes below clears it or calls
-        this: data_to_send() after output was queued, every change of state.
+        ``_frame_now_ok``: frame_now() may frame a data message at once, because nothing is
+        queued, frames go unmasked (server side) and uncompressed, no fragmented message is
+        being sent, no close frame was sent, and the state is OPEN.
+
+        ``_whole_frames_ok``: receive_messages() may take whole frames, because the input goes
+        on and nothing is partly received (no frame, no fragmented message).
+
+        Flags rather than properties, because the fast paths read them once per message, the C
+        ones straight from the slots (_speedups_c/connection_flags.c). Called after every change
+        of what they depend on: once per read that the fast path did not take all of, when
+        data_to_send() empties the queue, when a frame is queued while frame_now() could run,
+        and at each change of state (receive_eof(), send_close(), fail()).
         """
+        decoder, assembler = self._decoder, self._assembler
+        self._whole_frames_ok = not (
+            self._input_done
+            or (decoder is not None and (decoder._pending or decoder._remaining))
+            or (assembler is not None and assembler._in_message)
+        )
         self._frame_now_ok = (
             not self._outgoing
             and self._masks is None
@@ -462,7 +471,7 @@ class Connection:
             raise InvalidState("close frame already sent")
         self._send_close_frame(code, reason)
         self.state = _CLOSING
-        self._frame_now_ok = False
+        self._update_fast_paths()
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (RFC 6455 7.1.7): send a close frame, then ignore all input."""
@@ -470,12 +479,11 @@ class Connection:
         self.failure = ConnectionFailed(code, reason)
         self._events.append(self.failure)
         self._input_done = True
-        self._whole_frames_ok = False
         if self.close_sent is None and self.state is not _CLOSED:
             self._send_close_frame(code, reason)
         if self.state is not _CLOSED:
             self.state = _CLOSING
-        self._frame_now_ok = False
+        self._update_fast_paths()
 
     def _send_close_frame(self, code: int | None, reason: str) -> None:
         payload = encode_close_payload(code, reason)
@@ -486,7 +494,6 @@ class Connection:
         self, opcode: int, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
     ) -> None:
         length = len(payload)
-        self._frame_now_ok = False  # output is queued until data_to_send()
         if self._masks is not None:
             mask = self._masks.next_mask()
             header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1, mask=mask)
@@ -498,6 +505,8 @@ class Connection:
             # Large payloads are not copied into the header's buffer; the transport joins them.
             self._outgoing.append(encode_frame_header(opcode, length, fin=fin, rsv1=rsv1))
             self._outgoing.append(bytes(payload))
+        if self._frame_now_ok:  # output is queued now: frame_now() must wait for data_to_send()
+            self._update_fast_paths()
 
 
 # The C accelerator reads the two fast-path flags straight from these slots, once per message
