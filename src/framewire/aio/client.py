@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import ssl as ssl_module
 from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from framewire.sansio.http11_events import BadResponse, BodyData, EndOfMessage, 
 __all__ = ["WebSocketURI", "connect", "parse_uri"]
 
 _MAX_ERROR_BODY = 4096
+_UNSAFE_URI_RE = re.compile(r"[\x00-\x20\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,8 +48,13 @@ def parse_uri(uri: str) -> WebSocketURI:
     """Parse a ws:// or wss:// URI.
 
     Raises:
-        InvalidURI: naming what is wrong with it.
+        InvalidURI: naming what is wrong with it (a control character or space included).
     """
+    # urlsplit() silently drops tabs, CR and LF and keeps NUL; RFC 3986 allows none of them,
+    # nor spaces, so a URI holding one (often an attempt at header injection) is refused whole.
+    unsafe = _UNSAFE_URI_RE.search(uri)
+    if unsafe is not None:
+        raise InvalidURI(f"{uri!r} holds {unsafe.group()!r}, which a URI may not hold")
     try:
         parts = urlsplit(uri)
         port = parts.port

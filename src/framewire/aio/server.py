@@ -40,6 +40,8 @@ _CONNECTION_LIMITS = ConnectionLimits()
 
 logger = logging.getLogger("framewire.server")
 
+_INTERNAL_ERROR = simple_response(500, "internal server error", [("Connection", "close")])
+
 Handler = Callable[[WebSocket], Awaitable[Any]]
 ProcessRequest = Callable[[HTTPRequest], Awaitable[HTTPResponse | None]]
 
@@ -218,7 +220,14 @@ class Server:
             ("Content-Length", str(len(body))),
             ("Connection", "close"),
         ]
-        transport.write(encode_response_head(response.status, headers, response.reason) + body)
+        try:
+            head = encode_response_head(response.status, headers, response.reason)
+        except ValueError:
+            # A status, reason or field that would split the response (CR, LF ...): as an HTTP
+            # handler's invalid response, a 500 rather than a connection left waiting.
+            logger.exception("process_request returned an invalid response")
+            head, body = _INTERNAL_ERROR, b""
+        transport.write(head + body)
         transport.close()
 
     def _accept(self, head: RequestHead, transport: asyncio.Transport) -> WebSocket | None:
@@ -238,7 +247,13 @@ class Server:
         except InvalidHandshake as exc:
             logger.debug("rejected handshake from %s: %s", _peer(transport), exc)
             headers = [*exc.headers, ("Connection", "close")]
-            transport.write(simple_response(exc.http_status, str(exc), headers))
+            try:
+                refusal = simple_response(exc.http_status, str(exc), headers)
+            except ValueError:
+                # Raised by a select_subprotocol with a field that would split the response.
+                logger.exception("invalid InvalidHandshake status or headers")
+                refusal = _INTERNAL_ERROR
+            transport.write(refusal)
             transport.close()
             return None
         connection = options.make_connection(_SERVER, result.deflate)

@@ -80,8 +80,16 @@ class Headers:
         return f"Headers({self._fields!r})"
 
     def serialize(self) -> bytes:
-        """Return the fields as ``Name: value\\r\\n`` lines (no final blank line)."""
-        return "".join(f"{name}: {value}\r\n" for name, value in self._fields).encode("latin-1")
+        """Return the fields as ``Name: value\\r\\n`` lines (no final blank line).
+
+        Raises:
+            ValueError: a name is not a token, or a value holds CR, LF, NUL or another control
+                character (it would inject header fields).
+        """
+        # Imported here: the encoder's module imports this one (through http11_grammar).
+        from framewire.sansio.http11_encode import py_encode_fields
+
+        return py_encode_fields(self._fields)
 
 
 def split_tokens(values: Iterable[str]) -> list[str]:
