@@ -21,6 +21,7 @@ import pytest
 
 import framewire
 from framewire.http import App, HTTPLimits, Request, Response, text_response
+from tests.waiting import wait_until
 
 TEST_TIMEOUT = 60.0  # seconds for one whole test
 PACE = 0.05  # seconds between a slowloris client's bytes
@@ -159,9 +160,7 @@ def test_a_slowloris_is_dropped_at_the_header_timeout_while_others_are_served(
                     give_up_after=header_timeout + 5,
                 )
             )
-            async with asyncio.timeout(header_timeout / 2):
-                while not dribbling:
-                    await asyncio.sleep(0.01)
+            await wait_until(lambda: dribbling, header_timeout / 2, "the slowloris dribbles")
             served = 0
             while not slow.done():
                 answer, latency = await normal_request(port)
@@ -192,9 +191,9 @@ def test_two_hundred_slowloris_clients_do_not_hold_back_a_normal_client() -> Non
                 )
                 for _ in range(count)
             ]
-            async with asyncio.timeout(header_timeout / 2):
-                while len(dribbling) < count:
-                    await asyncio.sleep(0.01)
+            await wait_until(
+                lambda: len(dribbling) == count, header_timeout / 2, "every slowloris dribbles"
+            )
             latencies = []
             for _ in range(10):
                 answer, latency = await normal_request(port)

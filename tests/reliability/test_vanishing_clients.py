@@ -41,6 +41,7 @@ from tests.chat.conftest import (
     upload_dir_entries,
 )
 from tests.conformance.rawclient import client_frame
+from tests.waiting import wait_until
 
 TEST_TIMEOUT = 60.0  # seconds for one whole test
 CLEANUP_TIMEOUT = 10.0  # seconds for the server to let go of everything the clients held
@@ -110,29 +111,21 @@ def take_snapshot(server: framewire.Server, upload_dir: Path | None = None) -> S
     )
 
 
-async def wait_until(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    """Poll ``condition`` until it holds; fail naming ``what`` after ``timeout`` seconds."""
-    try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"timed out after {timeout} s waiting until {what}") from None
-
-
 async def assert_back_to(
     baseline: Snapshot, server: framewire.Server, upload_dir: Path | None = None
-) -> Snapshot:
+) -> None:
     """Wait until a snapshot equals ``baseline``; fail showing both after CLEANUP_TIMEOUT."""
     latest = take_snapshot(server, upload_dir)
+
+    def released() -> bool:
+        nonlocal latest
+        latest = take_snapshot(server, upload_dir)
+        return latest == baseline
+
     try:
-        async with asyncio.timeout(CLEANUP_TIMEOUT):
-            while latest != baseline:
-                await asyncio.sleep(0.01)
-                latest = take_snapshot(server, upload_dir)
-    except TimeoutError:
+        await wait_until(released, CLEANUP_TIMEOUT)
+    except AssertionError:
         raise AssertionError(f"leaked: before {baseline}, after {latest}") from None
-    return latest
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
@@ -277,8 +270,8 @@ async def settle(server: framewire.Server) -> None:
     """Wait until the server holds no connection, then collect garbage."""
     await wait_until(
         lambda: not server.connections and not server._http_protocols,
-        "the server holds no connection",
         SYNC_TIMEOUT,
+        "the server holds no connection",
     )
     gc.collect()
 
@@ -320,8 +313,8 @@ def test_clients_vanishing_mid_handshake_leave_nothing_behind(kind: str, tmp_pat
                     await send(sock, head)
                 await wait_until(
                     lambda: parsers_started(server) == BATCH,
-                    "the server has read every half head",
                     SYNC_TIMEOUT,
+                    "the server has read every half head",
                 )
                 for index, sock in enumerate(socks):
                     vanish(sock, HOW[index % 2])
@@ -367,7 +360,7 @@ def test_clients_vanishing_mid_frame_leave_nothing_behind() -> None:
                 socks = [await websocket_client(port) for _ in range(BATCH)]
                 ports = [sock.getsockname()[1] for sock in socks]
                 await wait_until(
-                    lambda: len(server.connections) == BATCH, "every client is open", SYNC_TIMEOUT
+                    lambda: len(server.connections) == BATCH, SYNC_TIMEOUT, "every client is open"
                 )
                 for index, sock in enumerate(socks):
                     if in_payload:
@@ -378,8 +371,8 @@ def test_clients_vanishing_mid_frame_leave_nothing_behind() -> None:
                 expected = half_payload_size if in_payload else 1
                 await wait_until(
                     lambda: all(received.get(p) == expected for p in ports),  # noqa: B023
-                    f"the server has received {expected} bytes from every client",
                     SYNC_TIMEOUT,
+                    f"the server has received {expected} bytes from every client",
                 )
                 for index, sock in enumerate(socks):
                     vanish(sock, HOW[index % 2])
@@ -416,8 +409,8 @@ def test_clients_vanishing_mid_upload_to_an_app_leave_no_file_behind(tmp_path: P
                     await send(sock, half)
                 await wait_until(
                     lambda: len(temporary_files(upload_dir)) == BATCH,
-                    "every upload is being written to a temporary file",
                     SYNC_TIMEOUT,
+                    "every upload is being written to a temporary file",
                 )
                 for index, sock in enumerate(socks):
                     vanish(sock, HOW[index % 2])
@@ -466,8 +459,8 @@ def test_clients_vanishing_mid_upload_to_the_chat_leave_no_file_behind(tmp_path:
                     await send(sock, half)
                 await wait_until(
                     lambda: len(temporary_files(uploads_dir)) == BATCH,
-                    "every upload is being written to a temporary file",
                     SYNC_TIMEOUT,
+                    "every upload is being written to a temporary file",
                 )
                 for index, sock in enumerate(socks):
                     vanish(sock, HOW[index % 2])
