@@ -256,6 +256,13 @@ class Server:
             transport.write(refusal)
             transport.close()
             return None
+        except Exception:
+            # A select_subprotocol (user code) that failed: answer rather than leave the
+            # client waiting for a response that never comes.
+            logger.exception("the opening handshake failed")
+            transport.write(_INTERNAL_ERROR)
+            transport.close()
+            return None
         connection = options.make_connection(_SERVER, result.deflate)
         transport.write(result.response_bytes())
         return options.make_websocket(
