@@ -344,9 +344,11 @@ class Connection:
 
         Flags rather than properties, because the fast paths read them once per message, the C
         ones straight from the slots (_speedups_c/connection_flags.c). Called after every change
-        of what they depend on: once per read that the fast path did not take all of, when
-        data_to_send() empties the queue, when a frame is queued while frame_now() could run,
-        and at each change of state (receive_eof(), send_close(), fail()).
+        of what they depend on, before the caller can read them again: at the end of a read
+        that the fast path did not take all of (what the read queued or changed, a pong or a
+        close frame, is covered then), when data_to_send() empties the queue, when a send
+        queues a frame while frame_now() could run, and at each change of state by a call
+        (receive_eof(), send_close(), fail()).
         """
         decoder, assembler = self._decoder, self._assembler
         self._whole_frames_ok = not (
@@ -438,6 +440,8 @@ class Connection:
             payload = self.deflate.compress(payload, final=fin)
         self._sending_opcode = None if fin else (self._sending_opcode or opcode)
         self._write_frame(opcode, payload, fin=fin, rsv1=rsv1)
+        if self._frame_now_ok:  # output is queued now: frame_now() must wait for data_to_send()
+            self._update_fast_paths()
 
     def send_ping(self, payload: BytesLike = b"") -> None:
         """Send a ping; ``payload`` is at most 125 bytes."""
@@ -457,6 +461,8 @@ class Connection:
         if self.close_sent is not None or self.state is _CLOSED:
             raise InvalidState(f"cannot send a control frame in state {self.state.name}")
         self._write_frame(opcode, payload)
+        if self._frame_now_ok:  # as in _send_data()
+            self._update_fast_paths()
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake (RFC 6455 7.1.2) with ``code`` and ``reason``.
@@ -505,8 +511,6 @@ class Connection:
             # Large payloads are not copied into the header's buffer; the transport joins them.
             self._outgoing.append(encode_frame_header(opcode, length, fin=fin, rsv1=rsv1))
             self._outgoing.append(bytes(payload))
-        if self._frame_now_ok:  # output is queued now: frame_now() must wait for data_to_send()
-            self._update_fast_paths()
 
 
 # The C accelerator reads the two fast-path flags straight from these slots, once per message
