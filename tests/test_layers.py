@@ -41,9 +41,50 @@ def framewire_imports(path: Path) -> set[str]:
 
 @pytest.mark.parametrize("layer", sorted(ALLOWED))
 def test_layer_imports_only_from_below(layer: str) -> None:
-    for path in sorted((PACKAGE / layer).glob("*.py")):
+    for path in sorted((PACKAGE / layer).rglob("*.py")):
         imported = framewire_imports(path)
         assert imported <= ALLOWED[layer], f"{path.name} imports {imported - ALLOWED[layer]}"
+
+
+# aio/ holds two protocols, each in its own package; the modules beside them (acceptor, timers,
+# receive_buffer, asyncio_internals) serve both, and server.py alone joins them.
+PROTOCOLS = {"http1", "ws"}
+
+
+def aio_protocols_imported(path: Path) -> set[str]:
+    """Return which of aio/'s protocol packages ``path`` imports from."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        modules: list[str] = []
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # "from framewire.aio import ws" names the package in the imported names.
+            modules = [f"{node.module}.{alias.name}" for alias in node.names]
+        for module in modules:
+            parts = module.split(".")
+            if parts[:2] == ["framewire", "aio"] and len(parts) > 2 and parts[2] in PROTOCOLS:
+                found.add(parts[2])
+    return found
+
+
+def test_the_aio_protocols_never_import_each_other_and_only_the_server_joins_them() -> None:
+    aio = PACKAGE / "aio"
+    assert {path.name for path in aio.iterdir() if (path / "__init__.py").exists()} == PROTOCOLS
+    joining = []
+    for path in sorted(aio.rglob("*.py")):
+        relative = path.relative_to(aio)
+        imported = aio_protocols_imported(path)
+        if len(relative.parts) > 1:  # inside one protocol's package
+            own = relative.parts[0]
+            assert imported <= {own}, f"aio/{relative.as_posix()} imports {imported - {own}}"
+        elif imported == PROTOCOLS:
+            joining.append(relative.as_posix())
+        else:
+            assert not imported or relative.name == "server.py", (
+                f"aio/{relative.as_posix()} serves both protocols but imports {imported}"
+            )
+    assert joining == ["server.py"]
 
 
 def test_the_sans_io_core_imports_no_io() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.options import WebSocketOptions
+from framewire.aio.ws.options import WebSocketOptions
 from framewire.chat.limits import ChatLimits
 from framewire.sansio.limits import ConnectionLimits, HTTPLimits, WebSocketLimits
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import framewire
 import framewire.http
-from framewire.aio.options import WebSocketOptions
+from framewire.aio.ws.options import WebSocketOptions
 
 DOCS = Path(__file__).parents[1] / "docs"
 ASYNCIO = (DOCS / "reference" / "asyncio.md").read_text()

@@ -25,7 +25,7 @@ from types import MemberDescriptorType, ModuleType
 
 import pytest
 
-from framewire.aio.websocket import PyWebSocketMethods, WebSocket
+from framewire.aio.ws.websocket import PyWebSocketMethods, WebSocket
 from framewire.sansio.connection import Connection, Role
 
 # Any ImportError means "not built" here, as in framewire.sansio.speedups.c_twin().
@@ -41,9 +41,9 @@ TWINS: dict[str, tuple[str, str] | None] = {
     "parse_field_lines": ("framewire.sansio.field_lines", "py_parse_field_lines"),
     "encode_fields": ("framewire.sansio.http11_encode", "py_encode_fields"),
     "parse_upgrade_request": ("framewire.sansio.upgrade_request", "py_parse_upgrade_request"),
-    "Wakeup": ("framewire.aio.wakeup", "PyWakeup"),
-    "Inbox": ("framewire.aio.inbox", "PyInbox"),
-    "WebSocketMethods": ("framewire.aio.websocket", "PyWebSocketMethods"),
+    "Wakeup": ("framewire.aio.ws.wakeup", "PyWakeup"),
+    "Inbox": ("framewire.aio.ws.inbox", "PyInbox"),
+    "WebSocketMethods": ("framewire.aio.ws.websocket", "PyWebSocketMethods"),
     "PayloadBuffer": None,
     "Poller": None,
     "DirectWriter": None,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 
 
 async def echo(ws: WebSocket) -> None:

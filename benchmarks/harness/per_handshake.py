@@ -16,8 +16,8 @@ import time
 
 from common import NullTransport, echo
 
-from framewire.aio.options import WebSocketOptions
 from framewire.aio.server import Server
+from framewire.aio.ws.options import WebSocketOptions
 
 REQUEST = (
     b"GET / HTTP/1.1\r\nHost: 127.0.0.1:12345\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"

@@ -16,7 +16,7 @@ import time
 
 from common import NullTransport, echo
 
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.frames import encode_frame_header
 from framewire.sansio.mask import apply_mask

@@ -35,7 +35,7 @@ def free_port() -> int:
 
 def serve_framewire(port: int) -> None:
     """Run framewire's App on 127.0.0.1:port until killed."""
-    from framewire.aio.http1 import HTTP1ServerProtocol
+    from framewire.aio.http1.protocol import HTTP1ServerProtocol
     from framewire.http.app import App
     from framewire.http.messages import Request, Response
 

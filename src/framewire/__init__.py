@@ -57,18 +57,18 @@ __version__ = "0.1.0"
 # The asyncio layer is imported on first use, so that `import framewire.sansio...` (the
 # sans-I/O core, usable without asyncio) stays light.
 _LAZY = {
-    "broadcast": "framewire.aio.broadcast",
-    "connect": "framewire.aio.client",
+    "broadcast": "framewire.aio.ws.broadcast",
+    "connect": "framewire.aio.ws.client",
     "Server": "framewire.aio.server",
     "serve": "framewire.aio.server",
-    "WebSocket": "framewire.aio.websocket",
+    "WebSocket": "framewire.aio.ws.websocket",
 }
 
 if TYPE_CHECKING:
-    from framewire.aio.broadcast import broadcast
-    from framewire.aio.client import connect
     from framewire.aio.server import Server, serve
-    from framewire.aio.websocket import WebSocket
+    from framewire.aio.ws.broadcast import broadcast
+    from framewire.aio.ws.client import connect
+    from framewire.aio.ws.websocket import WebSocket
 
 
 def __getattr__(name: str) -> Any:

@@ -14,8 +14,8 @@ from contextvars import Context
 from types import MemberDescriptorType
 from typing import Final, Never
 
-from framewire.aio.inbox import PyInbox, Receiver
-from framewire.aio.socket_poller import PolledProtocol, PolledSocket
+from framewire.aio.ws.inbox import PyInbox, Receiver
+from framewire.aio.ws.socket_poller import PolledProtocol, PolledSocket
 from framewire.sansio.connection import Connection
 from framewire.sansio.field_lines import ParsedFields
 from framewire.sansio.upgrade_request import UpgradeRequest
@@ -86,7 +86,8 @@ def use_running_tasks(
     tasks: dict[asyncio.AbstractEventLoop, asyncio.Task[object]] | None, /
 ) -> None:
     """Hand over the loop -> running task dict that asyncio.current_task() reads, or None to
-    call current_task() (no twin: aio/wakeup.py calls it with asyncio_internals.running_tasks())."""
+    call current_task() (no twin: aio/ws/wakeup.py calls it with
+    asyncio_internals.running_tasks())."""
 
 class PayloadBuffer:
     """One large frame's payload, unmasked in place (no twin: see sansio/payload_buffer.py)."""
@@ -105,7 +106,7 @@ class PayloadBuffer:
 class Wakeup:
     """A one-shot, future-like event that one task awaits.
 
-    Twin: framewire.aio.wakeup.PyWakeup.
+    Twin: framewire.aio.ws.wakeup.PyWakeup.
     """
 
     _asyncio_future_blocking: bool
@@ -138,7 +139,7 @@ class Wakeup:
 class Inbox:
     """Message pieces in arrival order, with backpressure on the reading side.
 
-    Twin: framewire.aio.inbox.PyInbox.
+    Twin: framewire.aio.ws.inbox.PyInbox.
     """
 
     max_queue: int
@@ -229,7 +230,7 @@ if sys.platform == "linux":
     class WebSocketMethods:
         """WebSocket.send() and ``__anext__`` in C, for WebSocket to derive from.
 
-        Twin: framewire.aio.websocket.PyWebSocketMethods. Like the twin, it declares the state
+        Twin: framewire.aio.ws.websocket.PyWebSocketMethods. Like the twin, it declares the state
         it reads as slots, and what it calls back as methods that WebSocket overrides.
         """
 

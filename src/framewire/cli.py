@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import framewire
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 
 if TYPE_CHECKING:
     from framewire.chat.config import ChatConfig

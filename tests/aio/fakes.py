@@ -23,8 +23,8 @@ import itertools
 from collections.abc import Callable
 from typing import Any
 
-from framewire.aio.options import WebSocketOptions
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.options import WebSocketOptions
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.events import Event, Ping, Pong
 

@@ -15,7 +15,7 @@ import pytest
 import framewire
 from framewire.aio import acceptor
 from framewire.aio.acceptor import accept_connections
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 
 
 async def echo(ws: WebSocket) -> None:

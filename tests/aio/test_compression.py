@@ -11,7 +11,7 @@ import pytest
 
 import framewire
 from framewire import ConnectionClosedError
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 from tests.conformance.rawclient import RawClient, client_frame
 
 

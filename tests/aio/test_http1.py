@@ -1,4 +1,4 @@
-"""Tests for aio/http1.py: the asyncio HTTP/1.1 server connection, over real sockets."""
+"""Tests for aio/http1/protocol.py: the asyncio HTTP/1.1 server connection, over real sockets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.http1 import (
+from framewire.aio.http1.protocol import (
     FileBody,
     HTTP1ServerProtocol,
     HTTPHandler,

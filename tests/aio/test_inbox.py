@@ -1,4 +1,4 @@
-"""The bounded inbox between data_received and recv() (aio/inbox.py)."""
+"""The bounded inbox between data_received and recv() (aio/ws/inbox.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from framewire.aio.inbox import PyInbox
+from framewire.aio.ws.inbox import PyInbox
 from tests.conftest import c_twin_or_skip
 
 Inbox = PyInbox  # replaced per test by the fixture below: the Python class, then the C one

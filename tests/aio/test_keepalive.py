@@ -1,4 +1,4 @@
-"""Keepalive (aio/keepalive.py, and WebSocket's use of it) on a manual clock and a fake transport.
+"""Keepalive (aio/ws/keepalive.py and WebSocket's use of it), on a manual clock, fake transport.
 
 Each test counts the pings the peer received and the pongs it sent back, and moves the clock to
 just before and just after each deadline: a keepalive that never pings, pings late, or ignores
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from framewire import ConnectionClosedError
-from framewire.aio.keepalive import PingTracker
+from framewire.aio.ws.keepalive import PingTracker
 from framewire.exceptions import InvalidState
 from framewire.sansio.connection import State
 from framewire.sansio.events import CloseReceived, Ping

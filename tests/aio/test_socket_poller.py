@@ -1,4 +1,4 @@
-"""The loop's Poller and the DirectWriter (aio/socket_poller.py; C in _speedups_c/poller.c and
+"""The loop's Poller and the DirectWriter (aio/ws/socket_poller.py; C in _speedups_c/poller.c and
 direct_writer.c).
 
 Unit tests drive them on socket pairs with recording protocols and transports; end-to-end tests
@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 import framewire
-from framewire.aio import socket_poller
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws import socket_poller
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
 from tests.conftest import c_twin_or_skip
 from tests.sansio.ws_helpers import frame

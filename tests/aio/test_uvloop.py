@@ -13,7 +13,7 @@ import os
 import pytest
 
 import framewire
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 from framewire.http import App, Request, Response
 
 uvloop = pytest.importorskip("uvloop")

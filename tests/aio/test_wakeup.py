@@ -1,4 +1,4 @@
-"""Wakeup (aio/wakeup.py): a task waiting for a message is resumed without a loop turn."""
+"""Wakeup (aio/ws/wakeup.py): a task waiting for a message is resumed without a loop turn."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import contextvars
 
 import pytest
 
-from framewire.aio.wakeup import PyWakeup
+from framewire.aio.ws.wakeup import PyWakeup
 from tests.conftest import c_twin_or_skip
 
 Wakeup = PyWakeup  # replaced per test by the fixture below: the Python class, then the C one

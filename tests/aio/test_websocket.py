@@ -19,9 +19,9 @@ import pytest
 
 import framewire
 from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
-from framewire.aio.http1 import Response as HTTPResponse
-from framewire.aio.keepalive import PingTracker
-from framewire.aio.websocket import WebSocket
+from framewire.aio.http1.protocol import Response as HTTPResponse
+from framewire.aio.ws.keepalive import PingTracker
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.events import BinaryMessage, CloseReceived, TextMessage
 from tests.aio.fakes import ManualClock, open_websocket
@@ -563,7 +563,7 @@ def test_reads_go_into_one_shared_buffer_without_a_read_sized_allocation() -> No
 
 
 def test_the_handler_task_runs_in_its_own_context_when_resumed_by_a_read() -> None:
-    """Messages wake the handler's task inline (aio/wakeup.py): it must still be that task,
+    """Messages wake the handler's task inline (aio/ws/wakeup.py): it must still be that task,
     with its context variables, asyncio.timeout() and cancellation working."""
     tag: contextvars.ContextVar[str] = contextvars.ContextVar("tag", default="unset")
     seen: list[object] = []
@@ -590,7 +590,7 @@ def test_the_handler_task_runs_in_its_own_context_when_resumed_by_a_read() -> No
 
 
 def test_a_handler_resumed_by_a_read_may_fail_or_close_and_the_server_goes_on() -> None:
-    """The handler runs inside the read callback (aio/wakeup.py); what it does there must not
+    """The handler runs inside the read callback (aio/ws/wakeup.py); what it does there must not
     disturb the transport: an exception closes with 1011, a close() completes normally."""
 
     async def handler(ws: WebSocket) -> None:

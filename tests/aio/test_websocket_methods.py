@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from framewire.aio import websocket as websocket_module
-from framewire.aio.websocket import PyWebSocketMethods, WebSocket
+from framewire.aio.ws import websocket as websocket_module
+from framewire.aio.ws.websocket import PyWebSocketMethods, WebSocket
 from framewire.sansio.speedups import c_twin
 from tests.conftest import c_twin_or_skip
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.http1_messages import Request
+from framewire.aio.http1.messages import Request
 from framewire.chat.hub import ChatClient, Hub
 from framewire.chat.limits import ChatLimits, TokenBucket
 from framewire.exceptions import HTTPError, ProtocolError

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 import framewire
-from framewire.aio.http1 import HTTP1ServerProtocol
+from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.exceptions import HTTPError
 from framewire.http.app import App
 from framewire.http.messages import (

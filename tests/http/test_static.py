@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from framewire.aio.http1 import HTTP1ServerProtocol
+from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.http.app import App
 from framewire.http.messages import FileBody, Request, Response
 from framewire.http.static import UNSATISFIABLE, ByteRange, StaticFiles, parse_byte_range

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from framewire.aio.http1 import HTTP1ServerProtocol
+from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.exceptions import HTTPError
 from framewire.http.app import App
 from framewire.http.messages import Request, Response, json_response

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 
 INTEROP_DIR = Path(__file__).parent
 NODE_SCRIPTS = INTEROP_DIR / "node"

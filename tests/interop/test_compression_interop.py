@@ -24,7 +24,7 @@ from websockets.extensions.permessage_deflate import (
 )
 
 import framewire
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.deflate import DeflateConfig
 from tests.interop.helpers import (
     CMWB,

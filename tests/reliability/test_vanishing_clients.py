@@ -259,7 +259,7 @@ async def warm_up(server: framewire.Server, *, websocket: bool = True) -> None:
     assert answer.startswith(b"HTTP/1.1 "), answer
     if websocket:
         async with framewire.connect(f"ws://127.0.0.1:{port}/ws") as ws:
-            # A few reads: the loop's one Poller (aio/socket_poller.py) is made at a later read.
+            # A few reads: the loop's one Poller (aio/ws/socket_poller.py) is made at a later read.
             for _ in range(3):
                 await ws.send(b"warm")
                 await ws.ping()
@@ -291,7 +291,7 @@ def half_heads(count: int) -> list[bytes]:
 
 
 def parsers_started(server: framewire.Server) -> int:
-    # A connection's parser is made when its first bytes are read (aio/http1.py).
+    # A connection's parser is made when its first bytes are read (aio/http1/protocol.py).
     return sum(protocol._request_parser is not None for protocol in server._http_protocols)
 
 

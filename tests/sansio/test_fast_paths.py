@@ -41,7 +41,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from framewire.aio.http1 import is_websocket_upgrade
+from framewire.aio.http1.protocol import is_websocket_upgrade
 from framewire.aio.server import _plain_101_around_accept
 from framewire.exceptions import InvalidHandshake, InvalidState, ProtocolError
 from framewire.sansio import connection as connection_module

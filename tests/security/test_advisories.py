@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 import framewire
-from framewire.aio.http1_messages import Request
+from framewire.aio.http1.messages import Request
 from framewire.exceptions import HTTPError, InvalidStatus
 from framewire.http.app import App
 from framewire.http.messages import Response, text_response

@@ -1,4 +1,4 @@
-/* DirectWriter (Linux only), used by framewire.aio.socket_poller for the sockets the Poller
+/* DirectWriter (Linux only), used by framewire.aio.ws.socket_poller for the sockets the Poller
  * (poller.c) reads, and SENT, what WebSocket.send() returns when send_message() wrote the frame.
  * No Python twin: without them every write goes through the asyncio transport.
  */

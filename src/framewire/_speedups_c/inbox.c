@@ -8,7 +8,7 @@
 #include <structmember.h>
 
 /* ------------------------------------------------------------------------------------------
- * Inbox: the C twin of framewire.aio.inbox.PyInbox (same methods, same behaviour; see there).
+ * Inbox: the C twin of framewire.aio.ws.inbox.PyInbox (same methods, same behaviour; see there).
  * Pieces are (data, is_text, last) tuples in a list read from index `head`.
  */
 

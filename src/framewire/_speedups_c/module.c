@@ -8,16 +8,16 @@
  *   Poller              none: without it each socket is read by its transport     (poller.c)
  *   DirectWriter        none: without it every write goes through the transport   (direct_writer.c)
  *   SENT                none: send() returns a coroutine when it did not write at once (ditto)
- *   WebSocketMethods    framewire.aio.websocket.PyWebSocketMethods       (websocket_methods.c)
- *   Wakeup              framewire.aio.wakeup.PyWakeup                             (wakeup.c)
- *   Inbox               framewire.aio.inbox.PyInbox                               (inbox.c)
+ *   WebSocketMethods    framewire.aio.ws.websocket.PyWebSocketMethods       (websocket_methods.c)
+ *   Wakeup              framewire.aio.ws.wakeup.PyWakeup                             (wakeup.c)
+ *   Inbox               framewire.aio.ws.inbox.PyInbox                               (inbox.c)
  *     its anext()       PyInbox.anext, an async method                     (next_message.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
  *
  * framewire.sansio.speedups is the only importer (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
  * The C code imports no framewire module and looks up no private name: Python hands it what
  * it needs, once, at import (use_connection_flags() from sansio/connection.py, in
- * connection_flags.c; use_running_tasks() from aio/wakeup.py, in wakeup.c).
+ * connection_flags.c; use_running_tasks() from aio/ws/wakeup.py, in wakeup.c).
  */
 
 #include "speedups.h"

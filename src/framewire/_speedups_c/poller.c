@@ -1,4 +1,4 @@
-/* Poller (Linux only), used by framewire.aio.socket_poller; the DirectWriter that writes the
+/* Poller (Linux only), used by framewire.aio.ws.socket_poller; the DirectWriter that writes the
  * sockets it reads is in direct_writer.c. Neither has a Python twin: without them each socket
  * is read and written by its asyncio transport.
  *

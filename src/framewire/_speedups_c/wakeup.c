@@ -1,7 +1,7 @@
 #include "speedups.h"
 
 /* ------------------------------------------------------------------------------------------
- * Wakeup: the C twin of framewire.aio.wakeup.Wakeup (same methods, same behaviour; see there).
+ * Wakeup: the C twin of framewire.aio.ws.wakeup.Wakeup (same methods, same behaviour; see there).
  * A future-like object one task awaits; resume_now() runs the task's next step at once.
  */
 
@@ -23,7 +23,7 @@ static PyObject *asyncio_cancelled_error = NULL;
 static PyObject *asyncio_invalid_state_error = NULL;
 /* The loop -> running task dict that asyncio.current_task() reads where it is a Python function
  * (3.11): reading it directly saves a function call per message. Handed over by
- * use_running_tasks() from aio/wakeup.py (aio/asyncio_internals.py finds it); NULL: call
+ * use_running_tasks() from aio/ws/wakeup.py (aio/asyncio_internals.py finds it); NULL: call
  * current_task(). */
 static PyObject *asyncio_current_tasks = NULL;
 

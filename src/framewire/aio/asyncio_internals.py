@@ -7,7 +7,7 @@ change in a new Python version fails a named test instead of silently costing sp
 correctness.
 
 - ``PLAIN_TRANSPORT``: asyncio's plain TCP transport class (``_SelectorSocketTransport``). Only
-  its sockets are read by the Poller and closed at once (socket_poller.py).
+  its sockets are read by the Poller and closed at once (ws/socket_poller.py).
 - ``make_socket_transport(loop)``: the loop's ``_make_socket_transport``, used by the acceptor to
   build a transport for an accepted socket without a task (acceptor.py).
 - ``raw_accept(sock)``: ``socket._accept()``, accept without converting family and type to
@@ -15,12 +15,12 @@ correctness.
 - ``server_sockets(server)`` and ``server_uses_tls(server)``: ``asyncio.Server``'s listening
   sockets and TLS context (acceptor.py).
 - ``running_tasks()``: Python 3.11's loop -> running task dict, ``asyncio.tasks._current_tasks``,
-  which aio/wakeup.py hands to the C Wakeup (wakeup.c reads it instead of calling
+  which aio/ws/wakeup.py hands to the C Wakeup (wakeup.c reads it instead of calling
   current_task()); None where current_task() is not a Python function over that dict.
 
 Known behaviour changes asyncio made that framewire works around, each tested there too:
 from 3.12 the selector transport's ``writelines()`` queues without calling ``pause_writing()``,
-so framewire never calls it (websocket.py, _flush()).
+so framewire never calls it (ws/websocket.py, _flush()).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """serve() and Server: accept connections, upgrade them to WebSocket, or pass them to HTTP.
 
-Every connection starts as HTTP/1.1 (aio/http1.py). A request that asks for a WebSocket upgrade
-is handed here, validated by the sans-I/O handshake, answered with 101, and the transport's
+Every connection starts as HTTP/1.1 (aio/http1/protocol.py). A request that asks for a WebSocket
+upgrade is handed here, validated by the sans-I/O handshake, answered with 101, and the transport's
 protocol is switched to a WebSocket. One task per WebSocket connection runs the handshake and the
 user's handler; plain HTTP requests go to the optional http_handler.
 """
@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable,
 from typing import Any
 
 from framewire.aio.acceptor import accept_connections
-from framewire.aio.http1 import HTTP1ServerProtocol, HTTPHandler
-from framewire.aio.http1 import Request as HTTPRequest
-from framewire.aio.http1 import Response as HTTPResponse
-from framewire.aio.options import WebSocketOptions, deflate_config_for
+from framewire.aio.http1.protocol import HTTP1ServerProtocol, HTTPHandler
+from framewire.aio.http1.protocol import Request as HTTPRequest
+from framewire.aio.http1.protocol import Response as HTTPResponse
 from framewire.aio.timers import FixedDelayTimers
-from framewire.aio.websocket import Request, WebSocket
+from framewire.aio.ws.options import WebSocketOptions, deflate_config_for
+from framewire.aio.ws.websocket import Request, WebSocket
 from framewire.exceptions import ConnectionClosed, InvalidHandshake
 from framewire.sansio.connection import Role, State
 from framewire.sansio.handshake import SubprotocolSelector, accept_request

@@ -1,8 +1,8 @@
 """The one place that looks up the optional C accelerator, ``framewire._speedups``.
 
 Every accelerated name has a pure-Python twin in the module that uses it (sansio/mask.py,
-sansio/whole_frames.py, sansio/payload_buffer.py, aio/wakeup.py, aio/inbox.py); that module asks
-here for the C one and falls back to its twin when c_twin() returns None: the extension was not
+sansio/whole_frames.py, sansio/payload_buffer.py, aio/ws/wakeup.py, aio/ws/inbox.py); that module
+asks here for the C one and falls back to its twin when c_twin() returns None: the extension was not
 built (no compiler at install time), is older than the module, or FRAMEWIRE_NO_SPEEDUPS is set.
 """
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from framewire.aio.timers import Scheduler
-from framewire.aio.websocket import Request, WebSocket
+from framewire.aio.ws.websocket import Request, WebSocket
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
 from framewire.sansio.headers import Headers

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
-from framewire.aio.options import WebSocketOptions, deflate_config_for
-from framewire.aio.websocket import Request, WebSocket
+from framewire.aio.ws.options import WebSocketOptions, deflate_config_for
+from framewire.aio.ws.websocket import Request, WebSocket
 from framewire.exceptions import InvalidHandshake, InvalidStatus, InvalidURI
 from framewire.sansio.connection import Role
 from framewire.sansio.handshake import build_request, verify_response

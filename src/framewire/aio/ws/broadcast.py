@@ -6,7 +6,7 @@ import logging
 from collections.abc import Iterable
 from typing import Literal
 
-from framewire.aio.websocket import WebSocket
+from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Role, State
 from framewire.sansio.frames import Opcode, encode_frame_header
 

@@ -4,7 +4,7 @@ The object is itself the transport's (buffered) protocol, so bytes go from the s
 loop's shared receive buffer, straight into the sans-I/O Connection, and events straight into the
 Inbox: no task per connection or per frame. Timers (keepalive pings, the close timeout) are loop
 callbacks, not tasks. After the first read, on asyncio's selector loop with the C accelerator,
-the loop's Poller reads the socket instead of the transport (aio/socket_poller.py).
+the loop's Poller reads the socket instead of the transport (aio/ws/socket_poller.py).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import logging
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from framewire.aio.inbox import Inbox, PyInbox
-from framewire.aio.keepalive import PingTracker
 from framewire.aio.receive_buffer import receive_buffer
-from framewire.aio.socket_poller import SENT, PolledSocket, closes_at_once, take_over_socket
 from framewire.aio.timers import Scheduler, Timer, loop_of
+from framewire.aio.ws.inbox import Inbox, PyInbox
+from framewire.aio.ws.keepalive import PingTracker
+from framewire.aio.ws.socket_poller import SENT, PolledSocket, closes_at_once, take_over_socket
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -279,7 +279,7 @@ class WebSocket(_WebSocketMethods, asyncio.BufferedProtocol):
             self._start_polling()
 
     def _start_polling(self) -> None:
-        """Hand the socket to the loop's Poller (aio/socket_poller.py) when it can take it.
+        """Hand the socket to the loop's Poller (aio/ws/socket_poller.py) when it can take it.
 
         Done after the first read rather than at the handshake: a connection that closes
         straight away (a probe, a client that gives up) then costs no extra system calls

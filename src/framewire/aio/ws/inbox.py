@@ -18,7 +18,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol
 
-from framewire.aio.wakeup import PyWakeup, Wakeup
+from framewire.aio.ws.wakeup import PyWakeup, Wakeup
 from framewire.sansio.speedups import c_twin
 
 __all__ = ["PIECE_OVERHEAD", "SPEEDUPS", "Inbox", "PyInbox"]

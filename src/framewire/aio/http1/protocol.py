@@ -19,8 +19,8 @@ import functools
 import logging
 from collections.abc import Callable
 
-from framewire.aio.http1_body import BodyChannel
-from framewire.aio.http1_messages import (
+from framewire.aio.http1.body import BodyChannel
+from framewire.aio.http1.messages import (
     BodySource,
     BytesBodySource,
     FileBody,
@@ -28,8 +28,8 @@ from framewire.aio.http1_messages import (
     Request,
     Response,
 )
-from framewire.aio.http1_send import send_response
-from framewire.aio.http1_transport import State, TransportProtocol
+from framewire.aio.http1.send import send_response
+from framewire.aio.http1.transport import State, TransportProtocol
 from framewire.aio.timers import Scheduler
 from framewire.exceptions import HTTPError
 from framewire.sansio.headers import Headers, split_tokens
