@@ -287,34 +287,47 @@ def inflate(
 
 
 def zlib_inflate(frames: list[tuple[bytes, bool]], reset: bool, max_size: int | None) -> Any:
-    """What zlib itself makes of the frames, stream restarts after BFINAL included, with the
+    """What zlib itself makes of the frames fed a byte at a time (the finest split, whose
+    answer framewire gives for every split), stream restarts after BFINAL included, with the
     full 15-bit window that framewire inflates with whatever window was agreed."""
     messages: list[bytes] = []
     current = bytearray()
     inflater = None
     for payload, final in frames:
-        data = payload + _TAIL if final else payload
-        while data:
-            if inflater is None:
-                inflater = zlib.decompressobj(-15)
-            try:
-                room = (1 << 30) if max_size is None else max_size - len(current) + 1
-                output = inflater.decompress(data, room)
-            except zlib.error:
-                return messages, 1002
-            current += output
-            if max_size is not None and len(current) > max_size:
-                return messages, 1009
-            if inflater.eof:
-                data, inflater = inflater.unused_data, None
-            else:
-                data = inflater.unconsumed_tail
+        whole = payload + _TAIL if final else payload
+        for index in range(len(whole)):
+            data = whole[index : index + 1]
+            outcome = _zlib_feed(data, inflater, current, max_size)
+            if isinstance(outcome, int):
+                return messages, outcome
+            inflater = outcome
         if final:
             messages.append(bytes(current))
             current.clear()
             if reset:
                 inflater = None
     return messages, None
+
+
+def _zlib_feed(data: bytes, inflater: Any, current: bytearray, max_size: int | None) -> Any:
+    """Feed ``data`` to ``inflater`` (None: a new one) into ``current``; return the inflater
+    to go on with, or the close code of a failure."""
+    while data:
+        if inflater is None:
+            inflater = zlib.decompressobj(-15)
+        try:
+            room = (1 << 30) if max_size is None else max_size - len(current) + 1
+            output = inflater.decompress(data, room)
+        except zlib.error:
+            return 1002
+        current += output
+        if max_size is not None and len(current) > max_size:
+            return 1009
+        if inflater.eof:
+            data, inflater = inflater.unused_data, None
+        else:
+            data = inflater.unconsumed_tail
+    return inflater
 
 
 def check_inflate(reader: ByteReader) -> None:

@@ -355,9 +355,11 @@ class ReferenceAssembler:
             self.events.append(("text", message.decode()) if self.text else ("binary", message))
 
     def inflate(self, payload: bytes, final: bool) -> bytes:
+        """Inflate a byte at a time: framewire answers as the finest split would."""
         limit = self.config.max_size
         output = []
-        for data in (payload, _TAIL) if final else (payload,):
+        whole = payload + _TAIL if final else payload
+        for data in (whole[index : index + 1] for index in range(len(whole))):
             while True:
                 if self.inflater is None:
                     self.inflater = zlib.decompressobj(-15)
@@ -365,6 +367,11 @@ class ReferenceAssembler:
                 try:
                     piece = self.inflater.decompress(data, room)
                 except zlib.error:
+                    if self.text:  # invalid UTF-8 before the invalid data is the earlier error
+                        try:
+                            self.utf8.decode(b"".join(output), False)
+                        except UnicodeDecodeError:
+                            raise _Fail(1007) from None
                     raise _Fail(1002) from None
                 self.size += len(piece)
                 if limit is not None and self.size > limit:

@@ -47,25 +47,22 @@ class ProtocolError(FramewireError):
     Attributes:
         close_code: the RFC 6455 close code to fail the connection with (1002 by default,
             1007 for invalid UTF-8, 1008 for a policy violation, 1009 for too big).
+        inflated: when inflating a compressed message failed, the payload inflated before the
+            failure in that call (so a text message can be checked for invalid UTF-8 first,
+            whatever the reads); empty otherwise.
     """
 
     def __init__(self, message: str, close_code: int = 1002) -> None:
         super().__init__(message)
         self.close_code = close_code
+        self.inflated: list[bytes] = []
 
 
 class PayloadTooBig(ProtocolError):
-    """A message, frame or fragment count went past its configured limit (close code 1009).
-
-    Attributes:
-        inflated: when a compressed message inflated past the limit, the payload it inflated
-            within the limit in that call (so a text message can be checked for invalid UTF-8
-            first, whatever the reads); empty otherwise.
-    """
+    """A message, frame or fragment count went past its configured limit (close code 1009)."""
 
     def __init__(self, message: str, close_code: int = 1009) -> None:
         super().__init__(message, close_code)
-        self.inflated: list[bytes] = []
 
 
 class InvalidHandshake(FramewireError):

@@ -152,3 +152,39 @@ def test_a_message_breaking_the_negotiated_window_fails_the_same_way_whatever_th
         else:
             outcomes.append(None)
     assert outcomes == [None, None], outcomes
+
+
+def _client_failure(chunks: list[bytes], max_message_size: int = 1 << 20) -> int:
+    connection = _inflating_client(max_message_size=max_message_size)
+    for chunk in chunks:
+        connection.receive_data(chunk)
+    assert connection.failure is not None
+    return connection.failure.code
+
+
+def _one_read_and_byte_by_byte(frame: bytes) -> list[list[bytes]]:
+    return [[frame], [frame[index : index + 1] for index in range(len(frame))]]
+
+
+def test_invalid_utf8_before_invalid_compressed_data_is_1007_whatever_the_reads() -> None:
+    """Found while fixing the next one: zlib's failure dropped what the same call had inflated,
+    so invalid UTF-8 followed by invalid DEFLATE failed 1002 in one read and 1007 in many."""
+    compressor = zlib.compressobj(1, zlib.DEFLATED, -15)
+    payload = compressor.compress(b"\xff" * 50) + compressor.flush(zlib.Z_FULL_FLUSH)
+    payload += b"\xff" * 5  # a block of the reserved type 3: invalid
+    frame = bytes((0xC1, len(payload))) + payload
+    codes = [_client_failure(chunks) for chunks in _one_read_and_byte_by_byte(frame)]
+    assert codes == [1007, 1007], codes
+
+
+def test_output_past_max_size_before_invalid_compressed_data_is_1009_whatever_the_reads() -> None:
+    """Found by fuzz_deflate (inflate, split): zlib decodes the next code even when its output
+    is full, so one call inflated past max_size, met an invalid code and failed 1002, where
+    smaller reads passed max_size first (1009)."""
+    payload = bytes.fromhex("ca00000000") + b"W\xc8@'\x01\t"
+    frame = bytes((0xC2, len(payload))) + payload  # binary: only the limit and the data count
+    codes = [
+        _client_failure(chunks, max_message_size=0)
+        for chunks in _one_read_and_byte_by_byte(frame)
+    ]
+    assert codes == [1009, 1009], codes

@@ -98,12 +98,14 @@ class MessageAssembler:
             assert self.deflate is not None
             remaining = None if self.max_message_size is None else self.max_message_size
             try:
-                pieces = self.deflate.decompress(data, final=final, max_size=remaining)
-            except PayloadTooBig as too_big:
-                # Invalid UTF-8 before the limit is an earlier error in the message than the
-                # limit: answer 1007 whether the bytes came in one read or in many.
+                pieces = self.deflate.decompress(
+                    data, final=final, max_size=remaining, text=self._is_text
+                )
+            except ProtocolError as failure:
+                # Invalid UTF-8 before the failure (the limit, or invalid compressed data) is
+                # the earlier error: answer 1007 whether the bytes came in one read or many.
                 if self._is_text:
-                    for inflated in too_big.inflated:
+                    for inflated in failure.inflated:
                         self._check_utf8(inflated, False)
                 raise
             for index, inflated in enumerate(pieces):

@@ -79,6 +79,10 @@ __all__ = [
 # message, the receiver appends it back (7.2.2).
 _TAIL = b"\x00\x00\xff\xff"
 _INFLATE_WINDOW_BITS = 15  # whatever window was agreed: see PerMessageDeflate.__init__
+# Most bytes one byte of DEFLATE input can inflate to (a 258-byte match per 2 bits), and the
+# longest match zlib may hold back between calls.
+_MAX_EXPANSION = 1032
+_MAX_MATCH = 258
 MAX_PIECE_SIZE = 64 * 1024
 """Largest piece decompress() returns, and largest compressed slice fed to zlib at once."""
 
@@ -225,6 +229,7 @@ class PerMessageDeflate:
         "_receive_reset",
         "_send_reset",
         "_send_window_bits",
+        "_text",
     )
 
     def __init__(
@@ -247,6 +252,7 @@ class PerMessageDeflate:
         self._compressor: _Compressor | None = None
         self._decompressor: zlib._Decompress | None = None
         self._message_size = 0
+        self._text = False  # the message being inflated is text
 
     # -- sending --------------------------------------------------------------------------------
 
@@ -292,23 +298,32 @@ class PerMessageDeflate:
 
     # -- receiving ------------------------------------------------------------------------------
 
-    def decompress(self, data: BytesLike, *, final: bool, max_size: int | None) -> list[bytes]:
+    def decompress(
+        self, data: BytesLike, *, final: bool, max_size: int | None, text: bool = False
+    ) -> list[bytes]:
         """Inflate a frame's payload, or a piece of one, of a compressed message.
+
+        Whatever the reads, the outcome is the one feeding the message a byte at a time gives
+        (see _retry_byte_by_byte()).
 
         Args:
             data: compressed bytes, in order; pieces may be split anywhere.
             final: True only on the last piece of the message's last frame.
             max_size: max_message_size: most bytes the whole message may inflate to; None for
                 no limit.
+            text: the message is text: when inflating fails, the error carries what was
+                inflated before the failure (``ProtocolError.inflated``), for a UTF-8 check.
 
         Returns:
             Inflated pieces of at most MAX_PIECE_SIZE bytes each (possibly none).
 
         Raises:
             PayloadTooBig: the message inflates past max_size (close code 1009); no more than
-                max_size + 1 bytes of it are ever inflated.
+                max_size + 1 bytes of it are ever inflated. ``inflated`` holds this call's
+                payload within the limit.
             ProtocolError: the data is not valid DEFLATE (close code 1002, RFC 7692 8).
         """
+        self._text = text
         pieces: list[bytes] = []
         if final and len(data) <= MAX_PIECE_SIZE:
             # The common case, a whole message in one frame: one zlib call, with the tail
@@ -326,20 +341,43 @@ class PerMessageDeflate:
                 self._decompressor = None
         return pieces
 
-    def _inflate(self, data: BytesLike, max_size: int | None, pieces: list[bytes]) -> None:
-        """Inflate ``data`` into ``pieces``, never past max_size + 1 bytes in the message."""
+    def _inflate(
+        self,
+        data: BytesLike,
+        max_size: int | None,
+        pieces: list[bytes],
+        *,
+        byte_by_byte: bool = False,
+    ) -> None:
+        """Inflate ``data`` into ``pieces``, never past max_size + 1 bytes in the message.
+
+        The outcome is what feeding ``data`` one byte at a time would give, however the reads
+        split it: see _retry_byte_by_byte().
+        """
         decompressor = self._decompressor
         if decompressor is None:
             decompressor = self._decompressor = zlib.decompressobj(-_INFLATE_WINDOW_BITS)
         pending: BytesLike = data
         while True:
             limit = MAX_PIECE_SIZE
+            before = None
             if max_size is not None:
-                limit = min(limit, max_size - self._message_size + 1)
+                room = max_size - self._message_size + 1
+                if room <= limit:
+                    limit = room
+                    if not byte_by_byte and room <= _MAX_EXPANSION * len(pending) + _MAX_MATCH:
+                        before = decompressor.copy()  # this call may pass max_size
+            if self._text and not byte_by_byte and before is None:
+                before = decompressor.copy()  # a failure would hide text to check first
             try:
                 output = decompressor.decompress(pending, limit)
             except zlib.error as exc:
-                raise ProtocolError(f"invalid compressed data: {exc}", close_code=1002) from exc
+                if before is not None:
+                    self._decompressor = before
+                    self._retry_byte_by_byte(pending, max_size, pieces)
+                error = ProtocolError(f"invalid compressed data: {exc}", close_code=1002)
+                error.inflated = pieces
+                raise error from exc
             self._message_size += len(output)
             if max_size is not None and self._message_size > max_size:
                 error = PayloadTooBig(
@@ -360,6 +398,22 @@ class PerMessageDeflate:
             # go round once more with nothing to feed so it comes out now, not with the next frame.
             if not pending and len(output) < limit:
                 return
+
+    def _retry_byte_by_byte(
+        self, data: BytesLike, max_size: int | None, pieces: list[bytes]
+    ) -> None:
+        """Inflate again, a byte at a time, input on which zlib failed.
+
+        Python drops a call's output when zlib fails, and zlib decodes the next code even when
+        its output is full. So one call can inflate invalid UTF-8 or past max_size and then
+        meet invalid data, and fail (1002), where the same bytes in smaller reads fail 1007 or
+        1009 first. Fed a byte at a time, the bytes give the answer the smallest reads would.
+        Only calls that could matter keep a copy of the inflater to start again from: those
+        of text messages, and those that may reach max_size (within 64 KiB of it).
+        """
+        view = memoryview(data).cast("B")
+        for index in range(len(view)):
+            self._inflate(view[index : index + 1], max_size, pieces, byte_by_byte=True)
 
     def release(self) -> None:
         """Drop both zlib objects and any message in progress (call on close)."""
