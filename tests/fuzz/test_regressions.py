@@ -184,7 +184,6 @@ def test_output_past_max_size_before_invalid_compressed_data_is_1009_whatever_th
     payload = bytes.fromhex("ca00000000") + b"W\xc8@'\x01\t"
     frame = bytes((0xC2, len(payload))) + payload  # binary: only the limit and the data count
     codes = [
-        _client_failure(chunks, max_message_size=0)
-        for chunks in _one_read_and_byte_by_byte(frame)
+        _client_failure(chunks, max_message_size=0) for chunks in _one_read_and_byte_by_byte(frame)
     ]
     assert codes == [1009, 1009], codes
