@@ -26,7 +26,7 @@ from typing import Any
 from framewire.aio.ws.options import WebSocketOptions
 from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
-from framewire.sansio.events import Event, Ping, Pong
+from framewire.sansio.events import Event, Ping
 
 __all__ = ["FakeTransport", "ManualClock", "ManualTimer", "WebSocketPeer", "open_websocket"]
 
@@ -333,11 +333,6 @@ class WebSocketPeer:
         """Send an unsolicited pong, or one that answers a ping late."""
         self.connection.send_pong(payload)
         self.flush()
-
-
-def pongs(events: list[Event]) -> int:
-    """How many of ``events`` are pongs."""
-    return sum(1 for event in events if type(event) is Pong)
 
 
 def open_websocket(

@@ -225,32 +225,44 @@ def test_silent_peer_is_closed_by_the_ping_timeout() -> None:
 
 def test_peer_that_stops_reading_has_bounded_buffers_and_does_not_slow_others() -> None:
     buffered: list[int] = []
+    slow_handlers: list[WebSocket] = []
     slow_done = asyncio.Event()
 
     async def handler(ws: WebSocket) -> None:
         assert ws.request is not None
         if ws.request.path == "/slow":
+            slow_handlers.append(ws)
             chunk = b"z" * 65536
             try:
                 for _ in range(2000):  # 128 MiB if nothing pushed back
-                    # Bounds the test only: a send held back for good is the expected outcome.
-                    await asyncio.wait_for(ws.send(chunk), 0.5)
+                    await ws.send(chunk)
                     buffered.append(ws.buffered_amount)
-            except TimeoutError:
-                buffered.append(ws.buffered_amount)
-                ws.abort()
+            except framewire.ConnectionClosed:
+                pass  # aborted below, while send() was held back
             finally:
                 slow_done.set()
         else:
             await echo(ws)
 
+    def slow_is_held_back() -> bool:
+        """The kernel's buffers are full and send() waits: it stays so, since the slow peer
+        never reads."""
+        if not slow_handlers:
+            return False
+        slow_ws = slow_handlers[0]
+        return slow_ws._writing_paused and slow_ws.buffered_amount > 0 and not slow_done.is_set()
+
     async def scenario(port: int) -> None:
         slow = await RawClient.connect(port, path="/slow", limit=4096)  # then never reads
+        await wait_until(slow_is_held_back, what="the slow peer's handler to be held back")
         async with framewire.connect(f"ws://127.0.0.1:{port}/fast") as fast:
             for index in range(50):
                 await fast.send(f"m{index}")
                 assert await asyncio.wait_for(fast.recv(), 2) == f"m{index}"
-        await asyncio.wait_for(slow_done.wait(), 20)  # the slow handler was held back
+        assert slow_is_held_back()  # all along
+        buffered.append(slow_handlers[0].buffered_amount)
+        slow_handlers[0].abort()
+        await asyncio.wait_for(slow_done.wait(), 10)
         slow.writer.close()
 
     run_with_server(scenario, handler)
@@ -575,18 +587,25 @@ def test_the_handler_task_runs_in_its_own_context_when_resumed_by_a_read() -> No
             seen.append((asyncio.current_task() is me, tag.get()))
             async with asyncio.timeout(5):
                 await ws.send(message)
+            if len(seen) == 3:
+                break
+        # The client sends nothing until told: recv() can only end by the timeout.
         with pytest.raises(TimeoutError):
             async with asyncio.timeout(0.01):
                 await ws.recv()
+        seen.append("timed out")
+        await ws.send("timed out")
+        await ws.wait_closed()
 
     async def scenario(port: int) -> None:
         async with framewire.connect(f"ws://127.0.0.1:{port}/") as ws:
             for index in range(3):
                 await ws.send(f"m{index}")
                 assert await ws.recv() == f"m{index}"
+            assert await ws.recv() == "timed out"
 
     run_with_server(scenario, handler)
-    assert seen == [(True, "handler")] * 3
+    assert seen == [(True, "handler")] * 3 + ["timed out"]
 
 
 def test_a_handler_resumed_by_a_read_may_fail_or_close_and_the_server_goes_on() -> None:
