@@ -230,8 +230,8 @@ if sys.platform == "linux":
     class WebSocketMethods:
         """WebSocket.send() and ``__anext__`` in C, for WebSocket to derive from.
 
-        Twin: framewire.aio.ws.websocket.PyWebSocketMethods. Like the twin, it declares the state
-        it reads as slots, and what it calls back as methods that WebSocket overrides.
+        Twin: framewire.aio.ws.websocket_methods.PyWebSocketMethods. Like the twin, it declares
+        the state it reads as slots, and what it calls back as methods that WebSocket overrides.
         """
 
         _polled: PolledSocket | None

@@ -6,8 +6,9 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.ws import websocket as websocket_module
-from framewire.aio.ws.websocket import PyWebSocketMethods, WebSocket
+from framewire.aio.ws import websocket_methods as websocket_module
+from framewire.aio.ws.websocket import WebSocket
+from framewire.aio.ws.websocket_methods import PyWebSocketMethods
 from framewire.sansio.speedups import c_twin
 from tests.conftest import c_twin_or_skip
 

@@ -8,7 +8,7 @@
  *   Poller              none: without it each socket is read by its transport     (poller.c)
  *   DirectWriter        none: without it every write goes through the transport   (direct_writer.c)
  *   SENT                none: send() returns a coroutine when it did not write at once (ditto)
- *   WebSocketMethods    framewire.aio.ws.websocket.PyWebSocketMethods       (websocket_methods.c)
+ *   WebSocketMethods    framewire.aio.ws.websocket_methods.PyWebSocketMethods (websocket_methods.c)
  *   Wakeup              framewire.aio.ws.wakeup.PyWakeup                             (wakeup.c)
  *   Inbox               framewire.aio.ws.inbox.PyInbox                               (inbox.c)
  *     its anext()       PyInbox.anext, an async method                     (next_message.c)

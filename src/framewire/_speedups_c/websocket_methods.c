@@ -1,7 +1,7 @@
 /*
  * WebSocketMethods: WebSocket.send() and WebSocket.__anext__ in C, the twin of
- * framewire.aio.ws.websocket.PyWebSocketMethods. framewire.aio.ws.websocket.WebSocket derives from
- * one of the two. These are the two calls every message of an echo-style handler makes
+ * framewire.aio.ws.websocket_methods.PyWebSocketMethods. framewire.aio.ws.websocket.WebSocket
+ * derives from one of the two. These are the two calls every message of an echo-style handler makes
  * (`async for message in ws: await ws.send(...)`); as Python methods their frames cost about a
  * third of the server's own instructions per message (benchmarks/run.py, 64-byte round trips,
  * counted with benchmarks/harness/count_server.py).
@@ -267,7 +267,7 @@ static PyAsyncMethods methods_as_async = {
 PyTypeObject fw_WebSocketMethodsType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "framewire._speedups.WebSocketMethods",
-    .tp_doc = "WebSocket.send() and __anext__ in C (see framewire.aio.ws.websocket).",
+    .tp_doc = "WebSocket.send() and __anext__ in C (see framewire.aio.ws.websocket_methods).",
     .tp_basicsize = sizeof(WebSocketMethodsObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
     .tp_new = methods_new,

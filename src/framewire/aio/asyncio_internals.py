@@ -20,7 +20,7 @@ correctness.
 
 Known behaviour changes asyncio made that framewire works around, each tested there too:
 from 3.12 the selector transport's ``writelines()`` queues without calling ``pause_writing()``,
-so framewire never calls it (ws/websocket.py, _flush()).
+so framewire never calls it (ws/protocol.py, _flush()).
 """
 
 from __future__ import annotations

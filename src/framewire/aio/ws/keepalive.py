@@ -1,4 +1,5 @@
-"""PingTracker: pings waiting for their pong, and the keepalive timer of one connection.
+"""A WebSocket's keepalive: PingTracker, pings waiting for their pong, and Keepalive, what
+WebSocketProtocol derives from to ping through its connection and give up on a silent peer.
 
 Loop callbacks, not a task: keepalive() sends a ping (when none is already waiting) and arms the
 next one ping_interval seconds later; if no pong comes within ping_timeout seconds,
@@ -8,14 +9,21 @@ next one ping_interval seconds later; if no pong comes within ping_timeout secon
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import time
 from collections.abc import Callable
 
 from framewire.aio.timers import Scheduler, Timer
 from framewire.exceptions import InvalidState
+from framewire.sansio.connection import Connection, State
 
-__all__ = ["PingTracker"]
+__all__ = ["Keepalive", "PingTracker"]
+
+# Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
+_OPEN = State.OPEN
+
+logger = logging.getLogger("framewire")
 
 
 class PingTracker:
@@ -126,3 +134,70 @@ class PingTracker:
                 future.set_exception(exc)
                 future.exception()  # mark retrieved: nobody may be waiting on it
         self._waiting.clear()
+
+
+class Keepalive:
+    """The keepalive side of WebSocketProtocol (aio/ws/protocol.py), which derives from it.
+
+    Its connection_made() arms the first keepalive ping and data_received() hands pongs to the
+    PingTracker; ping() shares it. A keepalive ping without a pong within ping_timeout fails
+    the connection with 1011 and drops it.
+    """
+
+    # What WebSocketProtocol provides.
+    connection: Connection
+    ping_interval: float | None
+    ping_timeout: float | None
+    _loop: asyncio.AbstractEventLoop
+    _timers: Scheduler
+    _transport: asyncio.Transport | None
+    _abort_detail: str
+
+    # Defaults on the class, as WebSocketProtocol's: most connections never ping.
+    _pings: PingTracker | None = None  # made by the first ping: see _ping_tracker()
+    _first_keepalive: Timer | None = None
+
+    def _flush(self) -> None:
+        raise NotImplementedError  # WebSocketProtocol's: write what the connection queued
+
+    def _abort(self) -> None:
+        raise NotImplementedError  # WebSocketProtocol's: drop the TCP connection
+
+    def _keepalive(self) -> None:
+        self._first_keepalive = None
+        self._ping_tracker().keepalive()
+
+    def _ping_tracker(self) -> PingTracker:
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = PingTracker(
+                self._send_ping_now,
+                self._keepalive_timed_out,
+                self.ping_interval,
+                self.ping_timeout,
+                self._loop,
+                self._timers,
+            )
+        return pings
+
+    def _send_ping_now(self, payload: bytes) -> bool:
+        connection = self.connection
+        if connection.state is not _OPEN or connection.close_sent is not None:
+            return False
+        connection.send_ping(payload)
+        self._flush()
+        return True
+
+    def _keepalive_timed_out(self) -> None:
+        detail = (
+            f"keepalive ping timeout: no pong within {self.ping_timeout} s; the peer's event loop "
+            "may be blocked, or the network link is lost"
+        )
+        transport = self._transport
+        peer = None if transport is None else transport.get_extra_info("peername")
+        logger.info("%s (%s)", detail, peer)
+        self._abort_detail = detail
+        if self.connection.close_sent is None and self.connection.state is _OPEN:
+            self.connection.fail(1011, "keepalive ping timeout")
+            self._flush()
+        self._abort()
