@@ -20,12 +20,42 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def compile_c(source: Path, output: Path) -> None:
-    """Compile one C file with gcc -O2 unless the binary is newer than its source."""
+def compile_c(source: Path, output: Path, libraries: tuple[str, ...] = ()) -> None:
+    """Compile one C file with gcc -O2 unless the binary is newer than its source.
+
+    Args:
+        source: the .c file.
+        output: the binary.
+        libraries: linker flags after the source, e.g. ("-lz", "-lssl", "-lcrypto").
+    """
     if output.exists() and output.stat().st_mtime >= source.stat().st_mtime:
         return
     output.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(output), str(source)], check=True)
+    command = ["gcc", "-O2", "-Wall", "-o", str(output), str(source), *libraries]
+    subprocess.run(command, check=True)
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """Return a self-signed certificate and its key for 127.0.0.1, made with openssl if missing.
+
+    ECDSA P-256, valid 30 days, for localhost and 127.0.0.1: every contender serves wss with
+    these two files (the load generator does not verify them).
+    """
+    certificate, key = directory / "cert.pem", directory / "key.pem"
+    fresh = certificate.exists() and time.time() - certificate.stat().st_mtime < 20 * 86400
+    if fresh and key.exists():
+        return certificate, key
+    directory.mkdir(parents=True, exist_ok=True)
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-nodes", "-keyout", str(key), "-out", str(certificate), "-days", "30",
+            "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return certificate, key
 
 
 def raise_open_file_limit(wanted: int) -> int:

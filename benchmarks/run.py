@@ -16,6 +16,10 @@ for permessage-deflate, and load it with JSON-like text offering the extension t
 do; the load generator checks and counts that every reply came back compressed. Their own
 contender list (--deflate-contenders) includes "framewire+isal", framewire with the optional
 ISA-L backend (the plain "framewire" column always compresses with the standard library's zlib).
+
+Also from issue 17: paced p50/p99 latency at one offered rate for every contender (latency.py);
+broadcast to 10,000 clients; wsproto, the pure-Python anchor to compare framewire+pure with; and
+wss rows (TLS 1.3, one self-signed certificate made with openssl in benchmarks/build/tls/).
 """
 
 from __future__ import annotations
@@ -23,39 +27,33 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from procs import (
-    LineReader,
-    Server,
-    compile_c,
-    cpu_seconds,
-    cpu_times,
-    raise_open_file_limit,
-    rss_bytes,
-    start_pinned,
-    start_server,
-    stop,
-)
-from report import METRICS, load_average, machine_description, print_tables
+from contenders import BUILD, HERE, measure, start_or_skip
+from latency import latency_round
+from procs import Server, compile_c, make_certificate, raise_open_file_limit, rss_bytes
+from report import METRICS, Results, load_average, machine_description, print_tables, record
 
-HERE = Path(__file__).resolve().parent
-BUILD = HERE / "build"
-PYTHON_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows")
-DEFAULT_CONTENDERS = ("framewire", "websockets", "aiohttp", "picows", "c_echo")
-DEFAULT_DEFLATE_CONTENDERS = ("framewire", "framewire+isal", "websockets", "aiohttp", "picows")
+DEFAULT_CONTENDERS = (
+    "framewire", "framewire+pure", "websockets", "aiohttp", "picows", "wsproto", "c_echo",
+)  # fmt: skip
+DEFAULT_DEFLATE_CONTENDERS = (
+    "framewire", "framewire+isal", "framewire+pure", "websockets", "aiohttp", "picows", "wsproto",
+)  # fmt: skip
 IDLE_CONNECTIONS = 5000
-BROADCAST_CONNECTIONS = 1000
+# Clients per broadcast row group: the server sends each message to all of them.
+BROADCAST_CONNECTIONS = {"broadcast": 1000, "broadcast10k": 10000}
 DEFLATE_MEMORY_CONNECTIONS = 2000
 DEFLATE_WARM_MESSAGES = 20
-# Row groups, for --rows: the echo rows above, idle memory, broadcast, the compressed rows and
-# memory with compression negotiated.
-ROW_GROUPS = ("echo", "memory", "broadcast", "deflate", "deflate-memory")
+# Row groups, for --rows: the echo rows above, paced latency, idle memory, the two broadcasts,
+# the compressed rows, memory with compression negotiated, and the wss rows.
+ROW_GROUPS = (
+    "echo", "latency", "memory", "broadcast", "broadcast10k", "deflate", "deflate-memory", "tls",
+)  # fmt: skip
 
 # Scenarios served by one long-lived echo server per contender and round:
 # (name, loadgen arguments). Their metrics are described in report.METRICS.
@@ -75,6 +73,12 @@ DEFLATE_SCENARIOS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("rt_json1k_64c_deflate", (*_COMPRESSED_JSON, "--connections", "64", "--size", "1024")),
     ("rt_json16k_16c_deflate", (*_COMPRESSED_JSON, "--connections", "16", "--size", "16384")),
 )
+# wss (issue 17): the 64-connection and 1 MiB rows over TLS; servers started with --tls-cert.
+TLS_SCENARIOS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("tls_rt_64b_64c", ("--mode", "rt", "--connections", "64", "--size", "64", "--tls")),
+    ("tls_stream_1m", ("--mode", "rt", "--connections", "1", "--size", "1048576", "--tls")),
+)
+SCENARIOS_BY_KIND = {"plain": ECHO_SCENARIOS, "deflate": DEFLATE_SCENARIOS, "tls": TLS_SCENARIOS}
 # Memory per connection on a fresh --deflate server: (metric, offer deflate?, warm messages).
 DEFLATE_MEMORY_CASES = (
     ("memory_plain_idle", False, 0),
@@ -83,121 +87,52 @@ DEFLATE_MEMORY_CASES = (
     ("memory_deflate_busy", True, DEFLATE_WARM_MESSAGES),
 )
 
-Results = dict[str, dict[str, list[float]]]  # contender -> metric -> one value per round
-
-
-def server_command(
-    name: str, python: str, broadcast: bool, deflate: bool = False, framewire_path: str = ""
-) -> list[str]:
-    """Return the command line (without --port) that starts contender ``name``.
-
-    Args:
-        name: contender, with an optional "+variant" (uvloop; framewire's pure and isal).
-        python: the interpreter for the Python servers.
-        broadcast: start the server in broadcast mode.
-        deflate: start it with permessage-deflate on (--deflate).
-        framewire_path: if set, framewire's servers import framewire from here (PYTHONPATH).
-    """
-    if name == "c_echo":
-        command = [str(BUILD / "c_echo")]
-    else:
-        base, _, variant = name.partition("+")
-        own_variant = base == "framewire" and variant in ("pure", "isal")
-        if base not in PYTHON_CONTENDERS or (variant not in ("", "uvloop") and not own_variant):
-            raise SystemExit(f"unknown contender {name!r}")
-        command = [python, str(HERE / "servers" / f"{base}_echo.py")]
-        if variant == "pure":
-            # framewire's pure-Python path: the C accelerator built but not used.
-            command = ["env", "FRAMEWIRE_NO_SPEEDUPS=1", *command]
-        elif variant == "isal":
-            command.extend(["--deflate-backend", "isal"])
-        elif variant:
-            command.append("--uvloop")
-        if base == "framewire" and framewire_path:
-            command = ["env", f"PYTHONPATH={framewire_path}", *command]
-    if deflate:
-        command.append("--deflate")
-    return [*command, "--broadcast"] if broadcast else command
-
-
-def run_loadgen(
-    server: Server, arguments: tuple[str, ...], cpus: tuple[int | None, int | None], timeout: float
-) -> dict[str, Any]:
-    """Run one load generator pass against ``server``; return its JSON plus server samples.
-
-    The load generator opens its connections, prints READY and waits; the server's RSS and CPU
-    time are sampled there, then again when the result line arrives, so server CPU covers
-    exactly the measured window.
-    """
-    command = [str(BUILD / "loadgen"), "--port", str(server.port), "--wait-start", *arguments]
-    command += ["--timeout", str(timeout)]
-    process = start_pinned(
-        command, cpus[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert process.stdin is not None and process.stderr is not None
-    try:
-        reader = LineReader(process)
-        ready = reader.readline(timeout)
-        if not ready.startswith("READY"):
-            raise RuntimeError(f"load generator failed: {process.stderr.read(2000).decode()!r}")
-        server_cpu_before = cpu_seconds(server.process.pid)
-        user_before, system_before = cpu_times(server.process.pid)
-        server_rss = rss_bytes(server.process.pid)
-        process.stdin.write(b"go\n")
-        process.stdin.flush()
-        result: dict[str, Any] = json.loads(reader.readline(timeout))
-        result["server_cpu_seconds"] = cpu_seconds(server.process.pid) - server_cpu_before
-        user_after, system_after = cpu_times(server.process.pid)
-        result["server_user_seconds"] = user_after - user_before
-        result["server_system_seconds"] = system_after - system_before
-        result["server_rss_at_ready"] = server_rss
-        process.wait(timeout)
-    finally:
-        stop(process)
-    if result["errors"]:
-        raise RuntimeError(f"load generator saw {result['errors']} errors: {result}")
-    return result
-
-
-def record(results: Results, contender: str, metric: str, value: float) -> None:
-    """Append one round's value of ``metric`` for ``contender``."""
-    results.setdefault(contender, {}).setdefault(metric, []).append(value)
-
 
 def echo_round(
     contenders: list[str],
     options: argparse.Namespace,
     results: Results,
     skipped: dict[str, str],
-    deflate: bool = False,
-) -> None:
+    kind: str = "plain",
+) -> dict[str, float]:
     """Start every contender's echo server, then run each echo scenario across all of them.
 
-    With ``deflate`` the servers run with --deflate and the scenarios are DEFLATE_SCENARIOS.
+    Args:
+        kind: "plain" (ECHO_SCENARIOS), "deflate" (servers with --deflate, DEFLATE_SCENARIOS)
+            or "tls" (servers serving wss, TLS_SCENARIOS).
+
+    Returns:
+        Each contender's rate on rt_64b_64c in this round (plain only): the latency rows'
+        offered rate comes from it.
     """
     servers: dict[str, Server] = {}
-    scenarios = DEFLATE_SCENARIOS if deflate else ECHO_SCENARIOS
+    peaks: dict[str, float] = {}
     try:
         for name in contenders:
-            server = start_or_skip(name, options, False, skipped, deflate)
+            server = start_or_skip(name, options, False, skipped, kind)
             if server is not None:
                 servers[name] = server
-        for scenario, arguments in scenarios:
+        for scenario, arguments in SCENARIOS_BY_KIND[kind]:
             for name, server in servers.items():
                 passes = (*arguments, "--duration", str(options.duration))
                 result = measure(name, scenario, server, passes, options, 60)
-                if result is None or (deflate and not compressed_replies(name, scenario, result)):
+                if result is None:
+                    continue
+                if kind == "deflate" and not compressed_replies(name, scenario, result):
                     continue
                 record_echo(results, name, scenario, result)
+                if scenario == "rt_64b_64c":
+                    peaks[name] = result["rate"]
     finally:
         for server in servers.values():
             server.stop()
+    return peaks
 
 
 def record_echo(results: Results, name: str, scenario: str, result: dict[str, Any]) -> None:
     """Record one echo pass: its rate, both processes' CPU, the server's CPU per message."""
     seconds = result["seconds"]
-    value = result["mib_per_s"] if scenario == "stream_1m" else result["rate"]
+    value = result["mib_per_s"] if scenario.endswith("stream_1m") else result["rate"]
     record(results, name, scenario, value)
     record(results, name, f"{scenario}.loadgen_cpu", result["cpu_percent"])
     record(results, name, f"{scenario}.server_cpu", 100 * result["server_cpu_seconds"] / seconds)
@@ -238,7 +173,7 @@ def deflate_memory(
     """
     connections = min(DEFLATE_MEMORY_CONNECTIONS, options.idle_connections)
     for metric, offer, warm_messages in DEFLATE_MEMORY_CASES:
-        server = start_or_skip(name, options, False, skipped, True)
+        server = start_or_skip(name, options, False, skipped, "deflate")
         if server is None:
             return
         try:
@@ -248,8 +183,8 @@ def deflate_memory(
                 return
             time.sleep(0.2)
             baseline = rss_bytes(server.process.pid)
-            arguments = ("--mode", "idle", "--connections", str(connections), *json_1k)
-            arguments += ("--warm-messages", str(warm_messages))
+            arguments: tuple[str, ...] = ("--mode", "idle", "--connections", str(connections))
+            arguments += (*json_1k, "--warm-messages", str(warm_messages))
             if offer:
                 arguments += ("--deflate",)
             result = measure(name, metric, server, arguments, options, 120)
@@ -288,62 +223,41 @@ def idle_memory(
 
 
 def broadcast(
-    name: str, options: argparse.Namespace, results: Results, skipped: dict[str, str]
+    name: str,
+    options: argparse.Namespace,
+    results: Results,
+    skipped: dict[str, str],
+    group: str = "broadcast",
 ) -> None:
-    """Time one 64-byte message broadcast to 1,000 clients; server CPU per delivered message."""
+    """Time one 64-byte message broadcast to all clients; server CPU per delivered message.
+
+    Args:
+        group: "broadcast" (1,000 clients) or "broadcast10k" (10,000): the metrics' prefix.
+    """
     server = start_or_skip(name, options, True, skipped)
     if server is None:
         return
+    clients = options.broadcast_connections[group]
     try:
         arguments = (
-            "--mode", "broadcast", "--connections", str(BROADCAST_CONNECTIONS), "--size", "64",
+            "--mode", "broadcast", "--connections", str(clients), "--size", "64",
             "--rounds", "100000", "--duration", str(options.duration),
         )  # fmt: skip
-        result = measure(name, "broadcast", server, arguments, options, 120)
+        result = measure(name, group, server, arguments, options, 180)
         if result is not None and result["rounds"]:
-            deliveries = result["rounds"] * BROADCAST_CONNECTIONS
-            record(results, name, "broadcast_ms", result["median_ms"])
-            record(
-                results, name, "broadcast_cpu_us", 1e6 * result["server_cpu_seconds"] / deliveries
-            )
+            deliveries = result["rounds"] * clients
+            record(results, name, f"{group}_ms", result["median_ms"])
+            cpu_us = 1e6 * result["server_cpu_seconds"] / deliveries
+            record(results, name, f"{group}_cpu_us", cpu_us)
+            seconds = result["seconds"]
+            record(results, name, f"{group}.loadgen_cpu", result["cpu_percent"])
+            server_cpu = 100 * result["server_cpu_seconds"] / seconds
+            record(results, name, f"{group}.server_cpu", server_cpu)
+            for part in ("user", "system"):
+                microseconds = 1e6 * result[f"server_{part}_seconds"] / deliveries
+                record(results, name, f"{group}.server_{part}_us", microseconds)
     finally:
         server.stop()
-
-
-def start_or_skip(
-    name: str,
-    options: argparse.Namespace,
-    broadcast_mode: bool,
-    skipped: dict[str, str],
-    deflate: bool = False,
-) -> Server | None:
-    """Start a contender's server, or record why it cannot run and skip it from now on."""
-    label = f"{name} (deflate)" if deflate else name
-    if label in skipped:
-        return None
-    command = server_command(name, options.python, broadcast_mode, deflate, options.framewire_path)
-    try:
-        return start_server(name, command, options.cpus[0])
-    except RuntimeError as error:
-        skipped[label] = str(error)
-        print(f"  skip {label}: {error}", flush=True)
-        return None
-
-
-def measure(
-    name: str,
-    scenario: str,
-    server: Server,
-    arguments: tuple[str, ...],
-    options: Any,
-    timeout: float,
-) -> dict[str, Any] | None:
-    """Run one load generator pass; print and swallow a failure so the others go on."""
-    try:
-        return run_loadgen(server, arguments, options.cpus, timeout)
-    except (RuntimeError, TimeoutError, ValueError, OSError) as error:
-        print(f"  {name} {scenario}: failed: {error}", flush=True)
-        return None
 
 
 def rotations(contenders: list[str], rounds: int) -> Iterator[list[str]]:
@@ -366,6 +280,25 @@ def parse_arguments() -> argparse.Namespace:
         default=",".join(DEFAULT_CONTENDERS),
         help="comma-separated; python ones also as NAME+uvloop, and framewire+pure "
         "(FRAMEWIRE_NO_SPEEDUPS=1) (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-rate",
+        type=float,
+        help="latency rows: offer this many msg/s (over 64 connections) to every contender "
+        "instead of a fraction of the reference's peak",
+    )
+    parser.add_argument(
+        "--latency-fraction",
+        type=float,
+        default=0.5,
+        help="latency rows: offered rate as a fraction of the reference's rt_64b_64c rate in "
+        "the same round (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--latency-spin",
+        action="store_true",
+        help="latency rows: the load generator polls instead of sleeping between messages "
+        "(lower, steadier times on a quiet machine; worse on a busy one)",
     )
     parser.add_argument(
         "--deflate-contenders",
@@ -405,18 +338,14 @@ def parse_arguments() -> argparse.Namespace:
     return options
 
 
-def compile_loadgen(source: Path, output: Path) -> None:
-    """Compile the load generator with gcc -O2, linked with zlib (for --deflate)."""
-    if output.exists() and output.stat().st_mtime >= source.stat().st_mtime:
-        return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["gcc", "-O2", "-Wall", "-o", str(output), str(source), "-lz"], check=True)
-
-
 def prepare(options: argparse.Namespace) -> None:
-    """Build the C programs, pick interpreters and CPUs, and raise the open-file limit."""
-    compile_loadgen(HERE / "loadgen" / "loadgen.c", BUILD / "loadgen")
+    """Build the C programs, pick interpreters and CPUs, raise the open-file limit, and make the
+    TLS certificate when the wss rows run."""
+    # zlib for --deflate, OpenSSL for --tls (Debian: zlib1g-dev, libssl-dev).
+    libraries = ("-lz", "-lssl", "-lcrypto")
+    compile_c(HERE / "loadgen" / "loadgen.c", BUILD / "loadgen", libraries)
     compile_c(HERE / "servers" / "c_echo.c", BUILD / "c_echo")
+    options.certificate = make_certificate(BUILD / "tls") if "tls" in options.rows else None
     venv_python = HERE / ".venv" / "bin" / "python"
     if options.python is None:
         options.python = str(venv_python) if venv_python.exists() else sys.executable
@@ -426,11 +355,20 @@ def prepare(options: argparse.Namespace) -> None:
     options.cpus = (cpus[0], cpus[1]) if len(cpus) > 1 else (None, None)
     if len(cpus) < 2:
         print("note: one CPU only: server and load generator are not pinned apart")
-    limit = raise_open_file_limit(options.idle_connections + BROADCAST_CONNECTIONS + 1024)
+    # Server and load generator each inherit this limit and hold one descriptor per
+    # connection: the largest row needs 10,000 each (RLIMIT_NOFILE's hard limit may be lower).
+    largest = max(options.idle_connections, *BROADCAST_CONNECTIONS.values())
+    limit = raise_open_file_limit(largest + 1024)
     if limit < options.idle_connections + 256:
         options.idle_connections = max(100, limit - 256)
         count = options.idle_connections
         print(f"note: RLIMIT_NOFILE is {limit}: idle_memory uses {count} connections")
+    options.broadcast_connections = dict(BROADCAST_CONNECTIONS)
+    for group, clients in BROADCAST_CONNECTIONS.items():
+        if limit < clients + 256:
+            options.broadcast_connections[group] = max(100, limit - 256)
+            count = options.broadcast_connections[group]
+            print(f"note: RLIMIT_NOFILE is {limit}: {group} uses {count} clients, not {clients}")
 
 
 def main() -> None:
@@ -446,20 +384,27 @@ def main() -> None:
     rounds = zip(plain_orders, deflate_orders, strict=True)
     for round_index, (order, deflate_order) in enumerate(rounds, 1):
         print(f"round {round_index}/{options.rounds}: {', '.join(order)}", flush=True)
+        peaks: dict[str, float] = {}
         if "echo" in options.rows:
-            echo_round(order, options, results, skipped)
+            peaks = echo_round(order, options, results, skipped)
+        if "latency" in options.rows:
+            latency_round(order, options, results, skipped, peaks)
+        if "tls" in options.rows:
+            print("  wss rows", flush=True)
+            echo_round(order, options, results, skipped, kind="tls")
         if "deflate" in options.rows:
             print(f"  compressed rows: {', '.join(deflate_order)}", flush=True)
-            echo_round(deflate_order, options, results, skipped, deflate=True)
+            echo_round(deflate_order, options, results, skipped, kind="deflate")
         if "memory" in options.rows:
             for name in order:
                 idle_memory(name, options, results, skipped)
         if "deflate-memory" in options.rows:
             for name in deflate_order:
                 deflate_memory(name, options, results, skipped)
-        if "broadcast" in options.rows:
-            for name in order:
-                broadcast(name, options, results, skipped)
+        for group in ("broadcast", "broadcast10k"):
+            if group in options.rows:
+                for name in order:
+                    broadcast(name, options, results, skipped, group)
     everyone = list(dict.fromkeys([*options.contenders, *options.deflate_contenders]))
     ran = [name for name in everyone if name in results]
     print_tables(results, ran, options.reference, skipped)

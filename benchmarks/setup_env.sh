@@ -14,7 +14,7 @@ if [[ ! -x "$venv/bin/python" ]]; then
 fi
 "$venv/bin/python" -m pip install --quiet --upgrade pip
 # Contenders. uvloop is only used by the separately labelled "*+uvloop" variants.
-"$venv/bin/python" -m pip install --quiet websockets aiohttp picows uvloop redis python-socketio isal
+"$venv/bin/python" -m pip install --quiet websockets aiohttp picows uvloop redis python-socketio isal wsproto
 # framewire from the repo (a snapshot copy, so that setuptools' build/ stays out of the
 # checkout), with the C accelerator forced on so that a broken build is loud.
 snapshot="$(mktemp -d)"
@@ -28,7 +28,7 @@ FRAMEWIRE_BUILD_SPEEDUPS=yes "$venv/bin/python" -m pip install --quiet --force-r
 
 "$venv/bin/python" - <<'PY'
 import importlib.metadata as metadata
-for name in ("framewire", "websockets", "aiohttp", "picows", "uvloop", "redis", "python-socketio"):
+for name in ("framewire", "websockets", "aiohttp", "picows", "wsproto", "uvloop", "redis", "python-socketio"):
     try:
         print(f"{name:12} {metadata.version(name)}")
     except metadata.PackageNotFoundError:

@@ -1,13 +1,23 @@
-"""Small-GET benchmark: framewire's App + HTTP/1.1 server against aiohttp.web.
+"""HTTP benchmark: framewire's App + HTTP/1.1 server against aiohttp.web, two rows.
 
 Each server runs alone in its own process on the default asyncio event loop (no uvloop for
-either), answering ``GET /hello`` with a 13-byte text body. The load generator is ``wrk`` when
-installed (``apt-get install -y wrk``), else a small keep-alive asyncio client in another process.
+either) and serves both rows:
 
-    python benchmarks/http/bench_http.py [--duration 10] [--connections 50] [--client asyncio]
+- ``hello``: ``GET /hello``, a 13-byte text body from a route handler.
+- ``static``: ``GET /static/big.bin``, a 1 MiB file from each library's static-file handler,
+  ``App.static()`` (framewire.http.StaticFiles) against ``app.router.add_static()`` (aiohttp's
+  FileResponse): both stat the file, send ETag and Last-Modified, and send the body with
+  sendfile. The file is made in benchmarks/build/http/ at start-up.
 
-Prints requests/s of each run, and the ratio framewire/aiohttp of the best run of each (the
-machine may be shared: runs alternate between the servers and the best one is kept).
+The load generator is ``wrk`` when installed (``apt-get install -y wrk``), else a small
+keep-alive asyncio client in another process (which reads every body; wrk does too).
+
+    python benchmarks/http/bench_http.py [--rows hello,static] [--duration 10]
+                                         [--connections 50] [--client asyncio]
+
+Prints requests/s of each run (MiB/s too for the file), and the ratio framewire/aiohttp of the
+best run of each (the machine may be shared: runs alternate between the servers and the best
+one is kept).
 """
 
 from __future__ import annotations
@@ -15,15 +25,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import random
 import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 
 BODY = b"Hello, world!"
+STATIC_DIRECTORY = Path(__file__).resolve().parent.parent / "build" / "http"
+STATIC_FILE_SIZE = 1024 * 1024
+# Row -> (path, response body bytes).
+ROWS = {"hello": ("/hello", len(BODY)), "static": ("/static/big.bin", STATIC_FILE_SIZE)}
+
+
+def make_static_file() -> None:
+    """Write the static row's 1 MiB file (incompressible bytes) unless it is there already."""
+    path = STATIC_DIRECTORY / "big.bin"
+    if path.exists() and path.stat().st_size == STATIC_FILE_SIZE:
+        return
+    STATIC_DIRECTORY.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(random.Random(17).randbytes(STATIC_FILE_SIZE))
 
 
 def free_port() -> int:
@@ -45,6 +71,8 @@ def serve_framewire(port: int) -> None:
     async def hello(request: Request) -> Response:
         return Response(headers=[("Content-Type", "text/plain")], body=BODY)
 
+    app.static("/static", str(STATIC_DIRECTORY))
+
     async def main() -> None:
         loop = asyncio.get_running_loop()
         server = await loop.create_server(
@@ -65,6 +93,7 @@ def serve_aiohttp(port: int) -> None:
 
     app = web.Application()
     app.router.add_get("/hello", hello)
+    app.router.add_static("/static", STATIC_DIRECTORY)
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None, backlog=1024)
 
 
@@ -79,7 +108,15 @@ def wait_listening(port: int, timeout: float = 10.0) -> None:
     raise RuntimeError(f"server on port {port} did not start")
 
 
-def run_wrk(port: int, duration: float, connections: int) -> float:
+def check_response(port: int, path: str, length: int) -> None:
+    """Fetch ``path`` once: a 200 with a body of ``length`` bytes, or RuntimeError."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as response:
+        body = response.read()
+        if response.status != 200 or len(body) != length:
+            raise RuntimeError(f"GET {path}: {response.status}, {len(body)} bytes, not {length}")
+
+
+def run_wrk(port: int, duration: float, connections: int, path: str) -> float:
     output = subprocess.run(
         [
             "wrk",
@@ -87,7 +124,7 @@ def run_wrk(port: int, duration: float, connections: int) -> float:
             f"-c{connections}",
             f"-d{int(duration)}s",
             "--latency",
-            f"http://127.0.0.1:{port}/hello",
+            f"http://127.0.0.1:{port}{path}",
         ],
         capture_output=True,
         text=True,
@@ -99,9 +136,9 @@ def run_wrk(port: int, duration: float, connections: int) -> float:
     return float(match.group(1))
 
 
-async def _client_connection(port: int, deadline: float, counts: list[int]) -> None:
+async def _client_connection(port: int, deadline: float, counts: list[int], path: str) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    request = b"GET /hello HTTP/1.1\r\nHost: bench\r\n\r\n"
+    request = f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
     try:
         while time.monotonic() < deadline:
             writer.write(request)
@@ -113,13 +150,13 @@ async def _client_connection(port: int, deadline: float, counts: list[int]) -> N
         writer.close()
 
 
-def _asyncio_client(port: int, duration: float, connections: int, queue: object) -> None:
+def _asyncio_client(port: int, duration: float, connections: int, path: str, queue: object) -> None:
     counts = [0]
 
     async def main() -> None:
         deadline = time.monotonic() + duration
         await asyncio.gather(
-            *(_client_connection(port, deadline, counts) for _ in range(connections))
+            *(_client_connection(port, deadline, counts, path) for _ in range(connections))
         )
 
     started = time.monotonic()
@@ -127,10 +164,10 @@ def _asyncio_client(port: int, duration: float, connections: int, queue: object)
     queue.put(counts[0] / (time.monotonic() - started))  # type: ignore[attr-defined]
 
 
-def run_asyncio_client(port: int, duration: float, connections: int) -> float:
+def run_asyncio_client(port: int, duration: float, connections: int, path: str) -> float:
     queue: multiprocessing.Queue[float] = multiprocessing.Queue()
     process = multiprocessing.Process(
-        target=_asyncio_client, args=(port, duration, connections, queue)
+        target=_asyncio_client, args=(port, duration, connections, path, queue)
     )
     process.start()
     result = queue.get(timeout=duration + 30)
@@ -138,19 +175,23 @@ def run_asyncio_client(port: int, duration: float, connections: int) -> float:
     return result
 
 
-def measure(name: str, target: Callable[[int], None], args: argparse.Namespace) -> float:
+def measure(name: str, target: Callable[[int], None], args: argparse.Namespace, row: str) -> float:
+    """Start one server, load ``row`` on it (after a 1 s warm-up), return requests/s."""
+    path, length = ROWS[row]
     port = free_port()
     server = multiprocessing.Process(target=target, args=(port,), daemon=True)
     server.start()
     try:
         wait_listening(port)
+        check_response(port, path, length)
         load = run_wrk if args.client == "wrk" else run_asyncio_client
-        load(port, 1, args.connections)  # warm-up
-        rate = load(port, args.duration, args.connections)
+        load(port, 1, args.connections, path)  # warm-up
+        rate = load(port, args.duration, args.connections, path)
     finally:
         server.terminate()
         server.join(5)
-    print(f"{name:<10} {rate:>10.0f} requests/s", flush=True)
+    throughput = f"  {rate * length / 2**20:>8.1f} MiB/s" if length >= 2**20 else ""
+    print(f"{row:<7} {name:<10} {rate:>10.0f} requests/s{throughput}", flush=True)
     return rate
 
 
@@ -160,23 +201,37 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--rounds", type=int, default=3, help="alternating runs; best is kept")
     parser.add_argument(
+        "--rows",
+        default=",".join(ROWS),
+        help="comma-separated rows to run (default: %(default)s)",
+    )
+    parser.add_argument(
         "--client",
         choices=["wrk", "asyncio"],
         default="wrk" if shutil.which("wrk") else "asyncio",
     )
     args = parser.parse_args()
+    rows = [row.strip() for row in args.rows.split(",") if row.strip()]
+    unknown = set(rows) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    make_static_file()
     print(
-        f"GET /hello, {args.connections} keep-alive connections, {args.duration:g} s each, "
-        f"client: {args.client}, Python {sys.version.split()[0]}"
+        f"rows {', '.join(rows)}; {args.connections} keep-alive connections, {args.duration:g} s"
+        f" each, client: {args.client}, Python {sys.version.split()[0]}"
     )
-    framewire_rates: list[float] = []
-    aiohttp_rates: list[float] = []
+    rates: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):  # alternate, so a noisy neighbour hurts both alike
-        framewire_rates.append(measure("framewire", serve_framewire, args))
-        aiohttp_rates.append(measure("aiohttp", serve_aiohttp, args))
-    best_framewire, best_aiohttp = max(framewire_rates), max(aiohttp_rates)
-    print(f"best of {args.rounds}: framewire {best_framewire:.0f}, aiohttp {best_aiohttp:.0f}")
-    print(f"ratio framewire/aiohttp: {best_framewire / best_aiohttp:.2f}")
+        for row in rows:
+            for name, target in (("framewire", serve_framewire), ("aiohttp", serve_aiohttp)):
+                rates.setdefault((row, name), []).append(measure(name, target, args, row))
+    for row in rows:
+        best_framewire, best_aiohttp = max(rates[row, "framewire"]), max(rates[row, "aiohttp"])
+        print(
+            f"{row}: best of {args.rounds}: framewire {best_framewire:.0f}, aiohttp"
+            f" {best_aiohttp:.0f} requests/s; ratio framewire/aiohttp:"
+            f" {best_framewire / best_aiohttp:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -1,9 +1,10 @@
-"""Command line shared by the Python echo servers: --port, --broadcast, --uvloop, --deflate."""
+"""Command line shared by the Python echo servers: port, broadcast, uvloop, deflate, TLS."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import ssl
 from collections.abc import Awaitable, Callable
 
 
@@ -28,6 +29,8 @@ def parse_arguments(description: str, deflate_backends: tuple[str, ...] = ()) ->
         action="store_true",
         help="accept permessage-deflate with the library's own default settings",
     )
+    parser.add_argument("--tls-cert", help="serve wss with this certificate (PEM)")
+    parser.add_argument("--tls-key", help="the certificate's private key (PEM)")
     if deflate_backends:
         parser.add_argument(
             "--deflate-backend",
@@ -36,6 +39,20 @@ def parse_arguments(description: str, deflate_backends: tuple[str, ...] = ()) ->
             help="which deflate implementation compresses (default: %(default)s)",
         )
     return parser.parse_args()
+
+
+def tls_context(arguments: argparse.Namespace) -> ssl.SSLContext | None:
+    """Return the TLS settings every contender serves wss with, or None without --tls-cert.
+
+    TLS 1.3 only; the load generator offers one cipher suite (TLS_AES_128_GCM_SHA256) and one
+    group (X25519), so all servers negotiate the same ones whatever their library prefers.
+    """
+    if arguments.tls_cert is None:
+        return None
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_cert_chain(arguments.tls_cert, arguments.tls_key)
+    return context
 
 
 def run(main: Callable[[], Awaitable[None]], use_uvloop: bool) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from _common import parse_arguments, run
+from _common import parse_arguments, run, tls_context
 from aiohttp import WSMsgType, web
 
 arguments = parse_arguments(__doc__ or "")
@@ -42,7 +42,7 @@ async def main() -> None:
     app.router.add_get("/", handle)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", arguments.port)
+    site = web.TCPSite(runner, "127.0.0.1", arguments.port, ssl_context=tls_context(arguments))
     await site.start()
     await asyncio.Event().wait()
 

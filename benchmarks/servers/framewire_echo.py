@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import parse_arguments, run
+from _common import parse_arguments, run, tls_context
 
 import framewire
 
@@ -47,6 +47,7 @@ async def main() -> None:
             else None
         ),
         max_message_size=None,
+        ssl=tls_context(arguments),
     ) as server:
         await server.serve_forever()
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from _common import parse_arguments, run
+from _common import parse_arguments, run, tls_context
 from picows import WSFrame, WSListener, WSMsgType, WSTransport, WSUpgradeRequest, ws_create_server
 
 arguments = parse_arguments(__doc__ or "")
@@ -49,7 +49,11 @@ async def main() -> None:
         return EchoListener()
 
     server = await ws_create_server(
-        listener_factory, "127.0.0.1", arguments.port, max_frame_size=64 * 1024 * 1024
+        listener_factory,
+        "127.0.0.1",
+        arguments.port,
+        max_frame_size=64 * 1024 * 1024,
+        ssl=tls_context(arguments),
     )
     await server.serve_forever()
 
@@ -69,6 +73,7 @@ async def main_with_deflate() -> None:
         compression="deflate",
         max_size=None,
         ping_interval=None,
+        ssl=tls_context(arguments),
     ) as server:
         await server.serve_forever()
 

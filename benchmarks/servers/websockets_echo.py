@@ -6,7 +6,7 @@ defaults (server and client windows 12 bits, memLevel 5, zlib's default level, c
 
 from __future__ import annotations
 
-from _common import parse_arguments, run
+from _common import parse_arguments, run, tls_context
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
 arguments = parse_arguments(__doc__ or "")
@@ -39,6 +39,7 @@ async def main() -> None:
         compression="deflate" if arguments.deflate else None,
         max_size=None,
         ping_interval=None,
+        ssl=tls_context(arguments),
     ) as server:
         await server.serve_forever()
 
