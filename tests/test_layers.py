@@ -111,3 +111,17 @@ def test_importing_the_core_does_not_import_asyncio_layers() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stdout + result.stderr
+
+
+def test_broadcast_reads_no_private_attribute() -> None:
+    # broadcast() uses the public seam of WebSocket (connection, transport, flush(),
+    # write_frame()) and of Connection, as any fan-out a user writes could.
+    path = PACKAGE / "aio" / "ws" / "broadcast.py"
+    private = sorted(
+        f"{ast.unparse(node)} (line {node.lineno})"
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.startswith("__")
+    )
+    assert private == []

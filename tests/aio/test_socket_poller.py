@@ -607,8 +607,8 @@ def test_slow_handlers_aborting_clients_and_big_messages_together() -> None:
             for payload in payloads:
                 await ws.send(payload)
             if index % 5 == 0:
-                assert ws._transport is not None
-                ws._transport.abort()  # vanish with echoes still on the way
+                assert ws.transport is not None
+                ws.transport.abort()  # vanish with echoes still on the way
                 return
             assert [await ws.recv() for _ in payloads] == payloads
 

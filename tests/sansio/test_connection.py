@@ -550,7 +550,7 @@ def _may_frame_now(conn: Connection) -> bool:
         not conn._outgoing
         and conn._masks is None
         and conn.deflate is None
-        and conn._sending_opcode is None
+        and conn.sending_opcode is None
         and conn.close_sent is None
         and conn.state is State.OPEN
     )

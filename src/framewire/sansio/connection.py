@@ -119,6 +119,13 @@ class Connection:
             close frame back until apply_pending_failure() is called, so that the application
             can still answer the messages that arrived before the bad bytes (what a strict
             conformance suite expects). Sending stays possible until then.
+
+    Attributes:
+        state: OPEN, CLOSING or CLOSED.
+        close_received, close_sent: ``(code, reason)`` of each close frame, or None.
+        failure: the ConnectionFailed event once the connection failed, else None.
+        sending_opcode: the opcode (TEXT or BINARY) of the fragmented message being sent, or
+            None; no other data message may start until it ends (RFC 6455 5.4).
     """
 
     __slots__ = (
@@ -133,7 +140,6 @@ class Connection:
         "_outgoing",
         "_pieces",
         "_sending_compressed",
-        "_sending_opcode",
         "_stream_messages",
         "_whole_frames_ok",
         "close_received",
@@ -144,6 +150,7 @@ class Connection:
         "limits",
         "pending_failure",
         "role",
+        "sending_opcode",
         "state",
     )
 
@@ -177,7 +184,7 @@ class Connection:
         self._pieces: list[FramePiece] = []
         self._input_done = False
         self._eof_received = False
-        self._sending_opcode: int | None = None  # the fragmented message being sent
+        self.sending_opcode: int | None = None
         self._sending_compressed = False
         self.close_received: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
@@ -360,7 +367,7 @@ class Connection:
             not self._outgoing
             and self._masks is None
             and self.deflate is None
-            and self._sending_opcode is None
+            and self.sending_opcode is None
             and self.close_sent is None
             and self.state is _OPEN
         )
@@ -418,7 +425,7 @@ class Connection:
 
     def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:
         """Send the next frame of the fragmented message started with ``fin=False``."""
-        if self._sending_opcode is None:
+        if self.sending_opcode is None:
             raise InvalidState("send_continuation() without a fragmented message in progress")
         payload = data.encode("utf-8") if isinstance(data, str) else data
         self._send_data(_CONTINUATION, payload, fin, self._sending_compressed)
@@ -428,7 +435,7 @@ class Connection:
             raise InvalidState(f"cannot send a data frame in state {self.state.name}")
         rsv1 = False
         if opcode != _CONTINUATION:
-            if self._sending_opcode is not None:
+            if self.sending_opcode is not None:
                 raise InvalidState("cannot start a message while a fragmented one is being sent")
             deflate = self.deflate
             self._sending_compressed = bool(
@@ -438,7 +445,7 @@ class Connection:
         if self._sending_compressed:
             assert self.deflate is not None
             payload = self.deflate.compress(payload, final=fin)
-        self._sending_opcode = None if fin else (self._sending_opcode or opcode)
+        self.sending_opcode = None if fin else (self.sending_opcode or opcode)
         self._write_frame(opcode, payload, fin=fin, rsv1=rsv1)
         if self._frame_now_ok:  # output is queued now: frame_now() must wait for data_to_send()
             self._update_fast_paths()

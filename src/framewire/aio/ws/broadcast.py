@@ -50,20 +50,20 @@ def broadcast(
     delivered = 0
     for websocket in connections:
         connection = websocket.connection
-        transport = websocket._transport
+        transport = websocket.transport
         if (
             transport is None
             or transport.is_closing()
             or connection.state is not _OPEN
             or connection.close_sent is not None
-            or connection._sending_opcode is not None  # mid-way through a fragmented send
+            or connection.sending_opcode is not None  # mid-way through a fragmented send
         ):
             continue
         limit = websocket.write_limit if buffer_limit is None else buffer_limit
         if transport.get_write_buffer_size() > limit:
             if on_overflow == "close":
                 connection.fail(1008, "too slow to keep up with broadcast")
-                websocket._flush()
+                websocket.flush()
             continue
         deflate = connection.deflate
         if connection.role is _CLIENT or (
@@ -75,7 +75,7 @@ def broadcast(
                 connection.send_text(payload)
             else:
                 connection.send_binary(payload)
-            websocket._flush()
+            websocket.flush()
         elif deflate is not None and deflate.should_compress(len(payload)):
             # Without context takeover each message is compressed from a fresh context, so one
             # connection's output serves every connection with the same sharing key.
@@ -84,10 +84,10 @@ def broadcast(
                 body = deflate.compress(payload, final=True)
                 frame = encode_frame_header(opcode, len(body), rsv1=True) + body
                 compressed_frames[deflate.sharing_key] = frame
-            websocket._write(frame)
+            websocket.write_frame(frame)
         else:
             if plain_frame is None:
                 plain_frame = encode_frame_header(opcode, len(payload)) + payload
-            websocket._write(plain_frame)
+            websocket.write_frame(plain_frame)
         delivered += 1
     return delivered

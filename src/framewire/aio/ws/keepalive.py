@@ -150,18 +150,20 @@ class Keepalive:
     ping_timeout: float | None
     _loop: asyncio.AbstractEventLoop
     _timers: Scheduler
-    _transport: asyncio.Transport | None
+    transport: asyncio.Transport | None
     _abort_detail: str
 
     # Defaults on the class, as WebSocketProtocol's: most connections never ping.
     _pings: PingTracker | None = None  # made by the first ping: see _ping_tracker()
     _first_keepalive: Timer | None = None
 
-    def _flush(self) -> None:
-        raise NotImplementedError  # WebSocketProtocol's: write what the connection queued
+    def flush(self) -> None:
+        """Write what the connection queued (WebSocketProtocol's)."""
+        raise NotImplementedError
 
     def _abort(self) -> None:
-        raise NotImplementedError  # WebSocketProtocol's: drop the TCP connection
+        """Drop the TCP connection (WebSocketProtocol's)."""
+        raise NotImplementedError
 
     def _keepalive(self) -> None:
         self._first_keepalive = None
@@ -185,7 +187,7 @@ class Keepalive:
         if connection.state is not _OPEN or connection.close_sent is not None:
             return False
         connection.send_ping(payload)
-        self._flush()
+        self.flush()
         return True
 
     def _keepalive_timed_out(self) -> None:
@@ -193,11 +195,11 @@ class Keepalive:
             f"keepalive ping timeout: no pong within {self.ping_timeout} s; the peer's event loop "
             "may be blocked, or the network link is lost"
         )
-        transport = self._transport
+        transport = self.transport
         peer = None if transport is None else transport.get_extra_info("peername")
         logger.info("%s (%s)", detail, peer)
         self._abort_detail = detail
         if self.connection.close_sent is None and self.connection.state is _OPEN:
             self.connection.fail(1011, "keepalive ping timeout")
-            self._flush()
+            self.flush()
         self._abort()

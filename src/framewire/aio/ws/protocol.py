@@ -71,7 +71,9 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
 
     # Defaults that are immutable live on the class: each connection stores only what changes
     # (benchmarks/run.py: handshakes per second, memory per idle connection).
-    _transport: asyncio.Transport | None = None
+    # The asyncio transport, once connected: read its state (is_closing(), its write buffer),
+    # write through send(), flush() or write_frame(), which also serve the Poller's socket.
+    transport: asyncio.Transport | None = None
     _may_poll = True  # until the first read: then hand the socket to the Poller, if it can
     _reading_paused = False
     _writing_paused = False
@@ -115,7 +117,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
         """Attach the transport (called directly after a protocol switch)."""
         # Not an isinstance() check: uvloop's transports do not derive from asyncio.Transport.
         transport = cast(asyncio.Transport, transport)
-        self._transport = transport
+        self.transport = transport
         high = self.write_limit
         try:
             limits = transport.get_write_buffer_limits()
@@ -158,7 +160,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
         (benchmarks/run.py, handshakes: about 5 % of the server's time per handshake).
         """
         self._may_poll = False
-        transport = self._transport
+        transport = self.transport
         if transport is not None:
             connection = self.connection
             receiver = (
@@ -214,7 +216,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
             inbox.put(_joined(pending, pending_is_text), pending_is_text, False)
         if connection.pending_failure is not None:
             self._defer_failure()
-        self._flush()
+        self.flush()
         inbox.wake_reader()
 
     def _defer_failure(self) -> None:
@@ -234,7 +236,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
     def _apply_failure(self) -> None:
         if self.connection.pending_failure is not None:
             self.connection.apply_pending_failure()
-            self._flush()
+            self.flush()
 
     def eof_received(self) -> bool | None:
         """The peer closed its side: the state machine learns it; the transport closes."""
@@ -244,8 +246,8 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
     def poller_eof(self) -> None:
         """The loop's Poller read the end of the stream: as the transport does at EOF."""
         self._stop_polling()
-        if not self.eof_received() and self._transport is not None:
-            self._transport.close()
+        if not self.eof_received() and self.transport is not None:
+            self.transport.close()
 
     def poller_error(self, exc: BaseException) -> None:
         """Reading failed or buffer_updated() raised: as the transport does on a fatal error."""
@@ -255,26 +257,33 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
                 {
                     "message": "Fatal error: protocol.buffer_updated() call failed.",
                     "exception": exc,
-                    "transport": self._transport,
+                    "transport": self.transport,
                     "protocol": self,
                 }
             )
-        if self._transport is not None:
-            self._transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     def _stop_polling(self) -> None:
         if self._polled is not None:
             self._polled.stop()
             self._polled = None
 
-    def _write(self, data: bytes) -> None:
-        """Write ``data`` after everything written before, unless the transport is closing."""
+    def write_frame(self, frame: bytes) -> None:
+        """Write ``frame``, a whole frame encoded for this connection, after everything written
+        before; nothing once the transport is closing.
+
+        For sending one frame to many connections, as broadcast() does. The caller vouches that
+        it suits the connection: unmasked (server side), RSV1 only when permessage-deflate was
+        negotiated with parameters that inflate it, and no fragmented message being sent
+        (``connection.sending_opcode`` is None). Everything else goes through send().
+        """
         polled = self._polled
         if polled is not None:
             # Stopped before the transport closes: a send() here cannot follow the close.
-            polled.write(data)
-        elif self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+            polled.write(frame)
+        elif self.transport is not None and not self.transport.is_closing():
+            self.transport.write(frame)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """The transport is gone: wake everyone who waits and cancel the timers."""
@@ -322,24 +331,28 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
                     waiter.exception()
 
     def _pause_reading(self) -> None:
-        if self._transport is not None and not self._reading_paused:
+        if self.transport is not None and not self._reading_paused:
             self._reading_paused = True
             if self._polled is not None:
                 self._polled.pause()
             else:
-                self._transport.pause_reading()
+                self.transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if self._transport is not None and self._reading_paused:
+        if self.transport is not None and self._reading_paused:
             self._reading_paused = False
             if self._polled is not None:
                 self._polled.resume()
-            elif not self._transport.is_closing():
-                self._transport.resume_reading()
+            elif not self.transport.is_closing():
+                self.transport.resume_reading()
 
-    def _flush(self) -> None:
-        """Write what the state machine queued; close the transport when it is time."""
-        transport = self._transport
+    def flush(self) -> None:
+        """Write what ``connection`` queued; close the transport when the closing handshake says.
+
+        The methods of WebSocket call it themselves; call it after driving ``connection``
+        directly (as broadcast() does with send_text() and fail()).
+        """
+        transport = self.transport
         if transport is None:
             return
         connection = self.connection
@@ -364,7 +377,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
 
     def _start_closing_transport(self) -> None:
         """Close the TCP connection per RFC 6455 7.1.1, with a timeout before aborting."""
-        transport = self._transport
+        transport = self.transport
         if transport is None or self._closing_transport:
             return
         self._closing_transport = True
@@ -389,8 +402,8 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
 
     def _abort(self) -> None:
         self._stop_polling()
-        if self._transport is not None:
-            self._transport.abort()
+        if self.transport is not None:
+            self.transport.abort()
 
     # ---------------------------------------------------------------- closing
 

@@ -104,13 +104,13 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
     def remote_address(self) -> Any:
         """The peer's address, as the socket gives it: ``(host, port)`` for TCP; None before
         the connection is made."""
-        transport = self._transport
+        transport = self.transport
         return None if transport is None else transport.get_extra_info("peername")
 
     @property
     def local_address(self) -> Any:
         """This end's address, as the socket gives it; None before the connection is made."""
-        transport = self._transport
+        transport = self.transport
         return None if transport is None else transport.get_extra_info("sockname")
 
     @property
@@ -137,7 +137,7 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
     @property
     def buffered_amount(self) -> int:
         """Bytes written but not yet handed to the kernel."""
-        return 0 if self._transport is None else self._transport.get_write_buffer_size()
+        return 0 if self.transport is None else self.transport.get_write_buffer_size()
 
     async def recv(self) -> Message:
         """Return the next message: ``str`` for text, ``bytes`` for binary.
@@ -237,7 +237,7 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
         if not self._writing_paused:
             frame = connection.frame_now(message)  # type: ignore[arg-type]
             if frame is not None:
-                self._write(frame)
+                self.write_frame(frame)
                 return
         if connection.state is not _OPEN or connection.close_sent is not None:
             raise self._closed_exception()
@@ -253,7 +253,7 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
             return
         else:
             raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or iterables")
-        self._flush()
+        self.flush()
         if self._writing_paused:
             await self.wait_drained()
 
@@ -286,13 +286,13 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
             connection.send_text(data, fin=fin, compress=compress)
         else:
             connection.send_binary(data, fin=fin, compress=compress)
-        self._flush()
+        self.flush()
 
     async def wait_drained(self) -> None:
         """Wait until the write buffer is below its high-water mark."""
         if not self._writing_paused:
             return
-        if self._transport is None or self._transport.is_closing():
+        if self.transport is None or self.transport.is_closing():
             raise self._closed_exception()
         waiter: asyncio.Future[None] = self._loop.create_future()
         self._drain_waiters += (waiter,)
@@ -320,7 +320,7 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
             raise ValueError(f"ping payload of {len(payload)} bytes exceeds 125 bytes")
         future = self._ping_tracker().register(payload)
         self.connection.send_ping(payload)
-        self._flush()
+        self.flush()
         return await future
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -331,7 +331,7 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
         connection = self.connection
         if connection.close_sent is None and connection.state is _OPEN:
             connection.send_close(code, reason)
-            self._flush()
+            self.flush()
             self._start_close_timer()
         elif connection.state is not _CLOSED:
             self._start_closing_transport()
