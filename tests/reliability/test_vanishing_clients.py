@@ -403,20 +403,29 @@ def test_clients_vanishing_mid_upload_to_an_app_leave_no_file_behind(tmp_path: P
             await settle(server)
             baseline = take_snapshot(server, upload_dir)
             assert len(baseline.upload_files) == 1  # the whole upload is stored
-            for _ in range(0, clients, BATCH):
-                socks = [await raw_connect(port) for _ in range(BATCH)]
-                for sock in socks:
-                    await send(sock, half)
-                await wait_until(
-                    lambda: len(temporary_files(upload_dir)) == BATCH,
-                    SYNC_TIMEOUT,
-                    "every upload is being written to a temporary file",
-                )
-                for index, sock in enumerate(socks):
-                    vanish(sock, HOW[index % 2])
-                await assert_back_to(baseline, server, upload_dir)
+            await cut_uploads(server, half, clients, baseline, upload_dir)
 
     run(main)
+
+
+async def cut_uploads(
+    server: framewire.Server, half: bytes, clients: int, baseline: Snapshot, upload_dir: Path
+) -> None:
+    """Send ``half`` of an upload from ``clients`` clients, BATCH at a time; once each batch is
+    writing its temporary files, they vanish, and everything must come back to ``baseline``."""
+    port = port_of(server)
+    for _ in range(0, clients, BATCH):
+        socks = [await raw_connect(port) for _ in range(BATCH)]
+        for sock in socks:
+            await send(sock, half)
+        await wait_until(
+            lambda: len(temporary_files(upload_dir)) == BATCH,
+            SYNC_TIMEOUT,
+            "every upload is being written to a temporary file",
+        )
+        for index, sock in enumerate(socks):
+            vanish(sock, HOW[index % 2])
+        await assert_back_to(baseline, server, upload_dir)
 
 
 @contextlib.asynccontextmanager
@@ -453,18 +462,7 @@ def test_clients_vanishing_mid_upload_to_the_chat_leave_no_file_behind(tmp_path:
             history = await hub.store.after(0, 1000)
             baseline = take_snapshot(server, uploads_dir)
             assert len(baseline.upload_files) == 1  # the whole upload is stored
-            for _ in range(0, clients, BATCH):
-                socks = [await raw_connect(port) for _ in range(BATCH)]
-                for sock in socks:
-                    await send(sock, half)
-                await wait_until(
-                    lambda: len(temporary_files(uploads_dir)) == BATCH,
-                    SYNC_TIMEOUT,
-                    "every upload is being written to a temporary file",
-                )
-                for index, sock in enumerate(socks):
-                    vanish(sock, HOW[index % 2])
-                await assert_back_to(baseline, server, uploads_dir)
+            await cut_uploads(server, half, clients, baseline, uploads_dir)
             assert await hub.store.after(0, 1000) == history
 
     run(main)
