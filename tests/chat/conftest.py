@@ -15,10 +15,11 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import quote
 
 import pytest
@@ -31,7 +32,11 @@ from framewire.chat.limits import ChatLimits
 from framewire.chat.presence import LocalPresence
 from framewire.chat.sqlite_store import SQLiteStore
 from tests.aio.fakes import ManualClock as ManualClock  # re-exported for the chat tests
+from tests.chat.redis_server import RedisServer
 from tests.waiting import wait_until as wait_until  # re-exported for the chat tests
+
+if TYPE_CHECKING:
+    from framewire.chat.redis_link import Keys
 
 # =====================================================================================
 # Protocol tests: an in-process chat server, clients, raw HTTP, and a `framewire chat`
@@ -477,3 +482,26 @@ def chat_process(tmp_path: Path) -> Iterator[StartChatProcess]:
     yield start
     for chat in started:
         stop_chat_process_by_pid(chat.process)
+
+
+# =====================================================================================
+# Redis tests: one real redis-server per test module, and a fresh room's keys per test
+# (tests/chat/test_redis*.py, test_store_contract.py, test_workers.py).
+# =====================================================================================
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    from framewire.chat.redis_link import Keys  # imports redis-py: only the Redis tests need it
+
+    return Keys(prefix=f"test:{uuid.uuid4().hex}:")
