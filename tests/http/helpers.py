@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from framewire.http.messages import Response
 from framewire.sansio.headers import Headers
 
 
@@ -19,3 +20,11 @@ async def exchange(port: int, raw: bytes) -> tuple[int, Headers, bytes]:
     status_line, *lines = head.decode("latin-1").split("\r\n")
     headers = Headers(tuple(line.split(": ", 1)) for line in lines)  # type: ignore[misc]
     return int(status_line.split()[1]), headers, body
+
+
+def header(response: Response, name: str) -> str | None:
+    """Return the first value of header ``name`` in ``response`` (any case), or None."""
+    for key, value in response.headers:
+        if key.lower() == name.lower():
+            return value
+    return None

@@ -1,4 +1,4 @@
-"""Tests of the App router (framewire.http.app) and the response helpers."""
+"""Tests of the App router (framewire.http.app); the response helpers are test_messages.py."""
 
 from __future__ import annotations
 
@@ -18,17 +18,12 @@ from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.exceptions import HTTPError
 from framewire.http.app import App
 from framewire.http.messages import (
-    FileBody,
     Request,
     Response,
-    error_response,
-    file_response,
-    html_response,
     json_response,
-    redirect,
     text_response,
 )
-from tests.http.helpers import exchange
+from tests.http.helpers import exchange, header
 
 
 def call(
@@ -40,13 +35,6 @@ def call(
 ) -> Response:
     request = Request.build(method, target, body=body, headers=headers)
     return asyncio.run(app.handle_http(request))
-
-
-def header(response: Response, name: str) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def build_app() -> App:
@@ -196,26 +184,6 @@ def test_websocket_routes_dispatch_and_unknown_paths_get_404() -> None:
     stray = FakeWebSocket("/elsewhere")
     asyncio.run(app(stray))
     assert stray.closed is not None and stray.closed[0] == 1008
-
-
-def test_response_helpers() -> None:
-    response = json_response({"a": "é"}, status=201)
-    assert (response.status, response.body) == (201, '{"a":"é"}'.encode())
-    assert header(response, "Content-Type") == "application/json"
-    assert header(html_response("<p>"), "Content-Type") == "text/html; charset=utf-8"
-    assert error_response(404).body == b"404 Not Found\n"
-    assert header(redirect("/x", 303), "Location") == "/x"
-    with pytest.raises(ValueError):
-        redirect("/x\r\nSet-Cookie: a=b")
-    with pytest.raises(ValueError):
-        redirect("/x", 200)
-    response = file_response("/tmp/report.pdf", download_name='ré"port.pdf')
-    assert response.body == FileBody("/tmp/report.pdf")
-    assert header(response, "Content-Type") == "application/pdf"
-    disposition = header(response, "Content-Disposition")
-    assert (
-        disposition == "attachment; filename=\"r__port.pdf\"; filename*=UTF-8''r%C3%A9%22port.pdf"
-    )
 
 
 # Over a real socket: HTTP1ServerProtocol(app.handle_http, None) on 127.0.0.1 port 0.

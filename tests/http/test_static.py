@@ -14,7 +14,7 @@ from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.http.app import App
 from framewire.http.messages import FileBody, Request, Response
 from framewire.http.static import UNSATISFIABLE, ByteRange, StaticFiles, parse_byte_range
-from tests.http.helpers import exchange
+from tests.http.helpers import exchange, header
 
 CONTENT = bytes(range(256)) * 4  # 1024 bytes
 
@@ -48,13 +48,6 @@ def get(
     app: App, target: str, headers: Iterable[tuple[str, str]] = (), method: str = "GET"
 ) -> Response:
     return asyncio.run(app.handle_http(Request.build(method, target, headers=headers)))
-
-
-def header(response: Response, name: str) -> str | None:
-    for key, value in response.headers:
-        if key.lower() == name.lower():
-            return value
-    return None
 
 
 def test_file_is_served_with_sendfile_type_and_validators(app: App, site: Path) -> None:
