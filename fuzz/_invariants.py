@@ -33,6 +33,7 @@ from framewire.sansio import (
     http11_framing,
     mask,
     payload_buffer,
+    sending,
     upgrade_request,
     whole_frames,
 )
@@ -70,7 +71,7 @@ T = TypeVar("T")
 _TWINS: list[tuple[types.ModuleType, str, Any, str]] = [
     (mask, "apply_mask", mask.py_apply_mask, "apply_mask"),
     (decoder, "apply_mask", mask.py_apply_mask, "apply_mask"),
-    (connection, "apply_mask", mask.py_apply_mask, "apply_mask"),
+    (sending, "apply_mask", mask.py_apply_mask, "apply_mask"),
     (whole_frames, "apply_mask", mask.py_apply_mask, "apply_mask"),
     (whole_frames, "parse_whole_frames", whole_frames.py_parse_whole_frames, "parse_whole_frames"),
     (connection, "parse_whole_frames", whole_frames.py_parse_whole_frames, "parse_whole_frames"),
@@ -126,12 +127,12 @@ def deterministic_masks(seed: int = 0) -> Iterator[None]:
     masked bytes swallows the same ones each time.
     """
     generator = random.Random(seed)
-    saved = connection.os
-    connection.os = types.SimpleNamespace(urandom=generator.randbytes)  # type: ignore[assignment]
+    saved = mask.os
+    mask.os = types.SimpleNamespace(urandom=generator.randbytes)  # type: ignore[assignment]
     try:
         yield
     finally:
-        connection.os = saved
+        mask.os = saved
 
 
 def implementations() -> list[str]:

@@ -37,10 +37,11 @@ DRIVES = {
         "sansio/assembly.py",
         "sansio/payload_buffer.py",
     ],
-    "connection": ["sansio/connection.py"],
+    "connection": ["sansio/connection.py", "sansio/sending.py"],
     "http11": [
         "sansio/http11.py",
         "sansio/http11_framing.py",
+        "sansio/http11_body.py",
         "sansio/http11_grammar.py",
         "sansio/http11_encode.py",
         "sansio/field_lines.py",

@@ -125,3 +125,15 @@ def test_broadcast_reads_no_private_attribute() -> None:
         and not node.attr.startswith("__")
     )
     assert private == []
+
+
+MAX_LINES = 450  # past ~400 a module usually hides a seam (shared/STYLE.md)
+
+
+def test_no_source_file_passes_450_lines() -> None:
+    too_long = {
+        path.relative_to(PACKAGE).as_posix(): lines
+        for path in sorted(PACKAGE.rglob("*.py"))
+        if (lines := len(path.read_text().splitlines())) > MAX_LINES
+    }
+    assert too_long == {}, f"cut these at a seam: {too_long}"

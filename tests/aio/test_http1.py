@@ -10,14 +10,8 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.http1.protocol import (
-    FileBody,
-    HTTP1ServerProtocol,
-    HTTPHandler,
-    Request,
-    Response,
-    UpgradeHandler,
-)
+from framewire.aio.http1.messages import FileBody, HTTPHandler, Request, Response
+from framewire.aio.http1.protocol import HTTP1ServerProtocol, UpgradeHandler
 from framewire.exceptions import HTTPError
 from framewire.sansio.http11 import (
     BadResponse,

@@ -19,7 +19,7 @@ import pytest
 
 import framewire
 from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
-from framewire.aio.http1.protocol import Response as HTTPResponse
+from framewire.aio.http1.messages import Response as HTTPResponse
 from framewire.aio.ws.keepalive import PingTracker
 from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role, State

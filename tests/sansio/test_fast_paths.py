@@ -41,8 +41,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from framewire.aio.http1.protocol import is_websocket_upgrade
-from framewire.aio.server import _plain_101_around_accept
+from framewire.aio.ws.server_handshake import plain_101_around_accept
 from framewire.exceptions import InvalidHandshake, InvalidState, ProtocolError
 from framewire.sansio import connection as connection_module
 from framewire.sansio import http11_framing
@@ -51,7 +50,7 @@ from framewire.sansio.decoder import FrameDecoder, FramePiece, parse_control_fra
 from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
 from framewire.sansio.events import BinaryMessage, Event, TextMessage
 from framewire.sansio.field_lines import py_parse_field_lines
-from framewire.sansio.handshake import accept_request
+from framewire.sansio.handshake import accept_request, is_websocket_upgrade
 from framewire.sansio.http11 import RequestParser
 from framewire.sansio.http11_encode import py_encode_fields
 from framewire.sansio.http11_events import BadRequest, EndOfMessage, RequestHead
@@ -938,7 +937,7 @@ def check_plain_upgrade(upgrade_request: Any, data: bytes, limits: HTTPLimits) -
     accepted = accept_request(
         head.method, head.http_version, head.headers, extra_headers=SERVER_HEADERS
     )
-    before, after = _plain_101_around_accept(SERVER_HEADERS)
+    before, after = plain_101_around_accept(SERVER_HEADERS)
     assert before + accept + after == accepted.response_bytes()
 
 

@@ -1,9 +1,11 @@
 """serve() and Server: accept connections, upgrade them to WebSocket, or pass them to HTTP.
 
 Every connection starts as HTTP/1.1 (aio/http1/protocol.py). A request that asks for a WebSocket
-upgrade is handed here, validated by the sans-I/O handshake, answered with 101, and the transport's
-protocol is switched to a WebSocket. One task per WebSocket connection runs the handshake and the
-user's handler; plain HTTP requests go to the optional http_handler.
+upgrade is handed here, to the server's ServerHandshake (aio/ws/server_handshake.py), which
+validates it with the sans-I/O handshake and answers 101; the transport's protocol is then
+switched to the WebSocket. One task per WebSocket connection runs the user's handler (after
+process_request, when there is one); plain HTTP requests go to the optional http_handler. This
+module is the one joint between aio/http1/ and aio/ws/.
 """
 
 from __future__ import annotations
@@ -16,15 +18,17 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable,
 from typing import Any
 
 from framewire.aio.acceptor import accept_connections
-from framewire.aio.http1.protocol import HTTP1ServerProtocol, HTTPHandler
-from framewire.aio.http1.protocol import Request as HTTPRequest
-from framewire.aio.http1.protocol import Response as HTTPResponse
+from framewire.aio.http1.messages import HTTPHandler
+from framewire.aio.http1.messages import Request as HTTPRequest
+from framewire.aio.http1.messages import Response as HTTPResponse
+from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.aio.timers import FixedDelayTimers
-from framewire.aio.ws.options import WebSocketOptions, deflate_config_for
-from framewire.aio.ws.websocket import Request, WebSocket
-from framewire.exceptions import ConnectionClosed, InvalidHandshake
-from framewire.sansio.connection import Role, State
-from framewire.sansio.handshake import SubprotocolSelector, accept_request
+from framewire.aio.ws.options import WebSocketOptions
+from framewire.aio.ws.server_handshake import INTERNAL_ERROR, ServerHandshake
+from framewire.aio.ws.websocket import WebSocket
+from framewire.exceptions import ConnectionClosed
+from framewire.sansio.connection import State
+from framewire.sansio.handshake import SubprotocolSelector
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import encode_response_head, simple_response
 from framewire.sansio.http11_events import RequestHead
@@ -34,13 +38,10 @@ __all__ = ["Server", "serve"]
 
 # Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
 _OPEN, _CLOSED = State.OPEN, State.CLOSED
-_SERVER = Role.SERVER
 
 _CONNECTION_LIMITS = ConnectionLimits()
 
 logger = logging.getLogger("framewire.server")
-
-_INTERNAL_ERROR = simple_response(500, "internal server error", [("Connection", "close")])
 
 Handler = Callable[[WebSocket], Awaitable[Any]]
 ProcessRequest = Callable[[HTTPRequest], Awaitable[HTTPResponse | None]]
@@ -86,14 +87,14 @@ class Server:
         self.extra_headers = tuple(extra_headers)
         if server_header:
             self.extra_headers += (("Server", server_header),)
-        # A field that would split the 101 response (CR, LF, a name that is not a token) is a
-        # ValueError here rather than at every handshake.
-        encode_response_head(101, self.extra_headers)
         self.server_header = server_header
-        self._plain_101 = _plain_101_around_accept(self.extra_headers)
-        # Without these the fast path answers every plain upgrade request the same way.
-        self._negotiates = bool(subprotocols or select_subprotocol or origins is not None)
-        self._deflate = deflate_config_for(options.compression)
+        self._handshake = ServerHandshake(
+            options,
+            subprotocols=subprotocols,
+            select_subprotocol=select_subprotocol,
+            origins=origins,
+            extra_headers=self.extra_headers,
+        )
         self.connections: set[WebSocket] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._http_protocols: set[HTTP1ServerProtocol] = set()  # connected, not handed off
@@ -151,7 +152,7 @@ class Server:
             # Shaped for speed (benchmarks/run.py, handshakes per second): without a
             # process_request hook the handshake needs no await, so it runs here and the only
             # task is the handler's.
-            websocket = self._accept(head, transport)
+            websocket = self._handshake.accept(head, transport, self._timers)
             if websocket is None:
                 return
             self._switch(websocket, transport, leftover)
@@ -191,25 +192,15 @@ class Server:
 
         Shaped for speed (benchmarks/run.py, handshakes per second): without subprotocols,
         origins or an extension offer to negotiate, the 101 is the same but for its
-        Sec-WebSocket-Accept value.
+        Sec-WebSocket-Accept value (ServerHandshake.accept_plain()).
         """
-        if (
-            self._closing
-            or self._negotiates
-            or (self._deflate is not None and "Sec-WebSocket-Extensions" in headers)
-        ):
+        handshake = self._handshake
+        websocket = None
+        if not self._closing:
+            websocket = handshake.accept_plain(target, headers, accept, transport, self._timers)
+        if websocket is None:
             self._upgrade(RequestHead("GET", target, "1.1", headers), transport, leftover)
             return
-        before, after = self._plain_101
-        transport.write(before + accept + after)
-        options = self.options
-        websocket = options.make_websocket(
-            options.make_connection(_SERVER, None),
-            Request(target, headers),
-            None,
-            None,
-            self._timers,
-        )
         self._switch(websocket, transport, leftover)
         self._start_task(self._run_handler(websocket))
 
@@ -226,48 +217,9 @@ class Server:
             # A status, reason or field that would split the response (CR, LF ...): as an HTTP
             # handler's invalid response, a 500 rather than a connection left waiting.
             logger.exception("process_request returned an invalid response")
-            head, body = _INTERNAL_ERROR, b""
+            head, body = INTERNAL_ERROR, b""
         transport.write(head + body)
         transport.close()
-
-    def _accept(self, head: RequestHead, transport: asyncio.Transport) -> WebSocket | None:
-        """Validate the upgrade request and write the 101; None when it was rejected."""
-        options = self.options
-        try:
-            result = accept_request(
-                head.method,
-                head.http_version,
-                head.headers,
-                subprotocols=self.subprotocols,
-                select_subprotocol=self.select_subprotocol,
-                origins=self.origins,
-                deflate_config=self._deflate,
-                extra_headers=self.extra_headers,
-            )
-        except InvalidHandshake as exc:
-            logger.debug("rejected handshake from %s: %s", _peer(transport), exc)
-            headers = [*exc.headers, ("Connection", "close")]
-            try:
-                refusal = simple_response(exc.http_status, str(exc), headers)
-            except ValueError:
-                # Raised by a select_subprotocol with a field that would split the response.
-                logger.exception("invalid InvalidHandshake status or headers")
-                refusal = _INTERNAL_ERROR
-            transport.write(refusal)
-            transport.close()
-            return None
-        except Exception:
-            # A select_subprotocol (user code) that failed: answer rather than leave the
-            # client waiting for a response that never comes.
-            logger.exception("the opening handshake failed")
-            transport.write(_INTERNAL_ERROR)
-            transport.close()
-            return None
-        connection = options.make_connection(_SERVER, result.deflate)
-        transport.write(result.response_bytes())
-        return options.make_websocket(
-            connection, Request(head.target, head.headers), result.subprotocol, None, self._timers
-        )
 
     def _switch(self, websocket: WebSocket, transport: asyncio.Transport, leftover: bytes) -> None:
         """Make ``websocket`` the transport's protocol and feed it what already arrived."""
@@ -308,7 +260,7 @@ class Server:
             return None
         if transport.is_closing():
             return None
-        websocket = self._accept(head, transport)
+        websocket = self._handshake.accept(head, transport, self._timers)
         if websocket is None:
             return None
         self._switch(websocket, transport, leftover)
@@ -402,23 +354,6 @@ class Server:
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
         await self.wait_closed()
-
-
-def _plain_101_around_accept(extra_headers: tuple[tuple[str, str], ...]) -> tuple[bytes, bytes]:
-    """accept_request()'s 101 response when there is no subprotocol and no extension, split
-    where its Sec-WebSocket-Accept value goes."""
-    marker = "<accept>"  # the first field after two fixed ones: nothing before it can hold this
-    head = encode_response_head(
-        101,
-        [
-            ("Upgrade", "websocket"),
-            ("Connection", "Upgrade"),
-            ("Sec-WebSocket-Accept", marker),
-            *extra_headers,
-        ],
-    )
-    before, _, after = head.partition(marker.encode("ascii"))
-    return before, after
 
 
 def _peer(transport: asyncio.BaseTransport) -> Any:

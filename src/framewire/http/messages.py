@@ -9,7 +9,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import quote
 
-from framewire.aio.http1.protocol import FileBody, Request, Response
+from framewire.aio.http1.messages import FileBody, Request, Response
 
 __all__ = [
     "FileBody",

@@ -9,12 +9,14 @@ frame was sent or received), CLOSED (the byte stream ended). A peer's bad bytes 
 of receive_data(): they queue a close frame with the RFC code, emit ConnectionFailed, and all
 further input is ignored (RFC 6455 7.1.7). Exceptions from send_*() mean the caller misused
 the protocol.
+
+Connection holds the state, what arrives and the changes of state (the closing handshake,
+failing); what it sends (send_text() ... send_pong(), data_to_send(), frame_now()) comes from
+its base SendingSide, in sansio/sending.py.
 """
 
 from __future__ import annotations
 
-import enum
-import os
 from typing import TYPE_CHECKING
 
 from framewire.exceptions import InvalidState, ProtocolError
@@ -30,17 +32,12 @@ from framewire.sansio.events import (
     Pong,
     TextMessage,
 )
-from framewire.sansio.frames import (
-    CloseCode,
-    Opcode,
-    encode_close_payload,
-    encode_frame_header,
-    pack_header_16,
-    parse_close_payload,
-)
+from framewire.sansio.frames import CloseCode, Opcode, parse_close_payload, truncate_reason
 from framewire.sansio.limits import WebSocketLimits
-from framewire.sansio.mask import apply_mask
+from framewire.sansio.mask import MaskSource
+from framewire.sansio.sending import SendingSide
 from framewire.sansio.speedups import c_setup
+from framewire.sansio.state import Role, State
 from framewire.sansio.whole_frames import parse_whole_frames
 
 if TYPE_CHECKING:
@@ -51,62 +48,16 @@ __all__ = ["Connection", "Role", "State"]
 BytesLike = bytes | bytearray | memoryview
 
 
-class Role(enum.Enum):
-    """Which end of the connection this is."""
-
-    SERVER = "server"
-    CLIENT = "client"
-
-
-class State(enum.IntEnum):
-    """Connection states (RFC 6455 4 and 7)."""
-
-    CONNECTING = 0
-    OPEN = 1
-    CLOSING = 2
-    CLOSED = 3
-
-
 # On Python 3.11 reading an Enum member through its class costs about 0.1 µs, ten times a global
 # (EnumType has a __getattr__ hook, gone in 3.12): code that runs per message or per connection
 # reads these aliases instead. Other modules keep their own, pointing here.
 _OPEN, _CLOSING, _CLOSED = State.OPEN, State.CLOSING, State.CLOSED
 _CLIENT = Role.CLIENT
-_PING, _PONG, _CLOSE = Opcode.PING, Opcode.PONG, Opcode.CLOSE
-_TEXT, _BINARY, _CONTINUATION = Opcode.TEXT, Opcode.BINARY, Opcode.CONTINUATION
+_PING, _PONG = Opcode.PING, Opcode.PONG
 _NO_STATUS_RECEIVED = CloseCode.NO_STATUS_RECEIVED
 
 
-class _MaskSource:
-    """Hands out fresh 4-byte masking keys from os.urandom, fetched in batches.
-
-    Shaped for speed: one urandom call per 256 frames instead of one per frame.
-    """
-
-    __slots__ = ("_offset", "_pool")
-
-    def __init__(self) -> None:
-        self._pool = b""
-        self._offset = 0
-
-    def next_mask(self) -> bytes:
-        if self._offset >= len(self._pool):
-            self._pool = os.urandom(1024)
-            self._offset = 0
-        mask = self._pool[self._offset : self._offset + 4]
-        self._offset += 4
-        return mask
-
-
-def truncate_reason(reason: str, limit: int = 123) -> str:
-    """Return ``reason`` cut to at most ``limit`` UTF-8 bytes, on a code point boundary."""
-    encoded = reason.encode("utf-8")
-    if len(encoded) <= limit:
-        return reason
-    return encoded[:limit].decode("utf-8", "ignore")
-
-
-class Connection:
+class Connection(SendingSide):
     """A WebSocket connection's protocol state, after the opening handshake.
 
     Args:
@@ -136,21 +87,16 @@ class Connection:
         "_frame_now_ok",
         "_input_done",
         "_is_client",
-        "_masks",
-        "_outgoing",
         "_pieces",
-        "_sending_compressed",
         "_stream_messages",
         "_whole_frames_ok",
         "close_received",
-        "close_sent",
         "defer_failure",
         "deflate",
         "failure",
         "limits",
         "pending_failure",
         "role",
-        "sending_opcode",
         "state",
     )
 
@@ -171,7 +117,6 @@ class Connection:
         self.deflate = deflate
         self.state = _OPEN
         self._is_client = role is _CLIENT
-        self._masks = _MaskSource() if self._is_client else None
         # Made by the first read that is not only whole data frames or one control frame:
         # see _decode() (benchmarks/run.py, handshakes per second: the close frame needs none).
         self._decoder: FrameDecoder | None = None
@@ -180,15 +125,17 @@ class Connection:
         # those (benchmarks/run.py, handshakes per second: a closing handshake needs none).
         self._assembler: MessageAssembler | None = None
         self._events: list[Event] = []
-        self._outgoing: list[bytes] = []
         self._pieces: list[FramePiece] = []
         self._input_done = False
         self._eof_received = False
+        self.close_received: tuple[int, str] | None = None
+        self.failure: ConnectionFailed | None = None
+        # SendingSide's slots.
+        self._outgoing: list[bytes] = []
         self.sending_opcode: int | None = None
         self._sending_compressed = False
-        self.close_received: tuple[int, str] | None = None
         self.close_sent: tuple[int, str] | None = None
-        self.failure: ConnectionFailed | None = None
+        self._masks = MaskSource() if self._is_client else None
         # What frame_now() and receive_messages() check first: see _update_fast_paths().
         self._frame_now_ok: bool
         self._whole_frames_ok: bool
@@ -328,15 +275,7 @@ class Connection:
         self.state = _CLOSING  # receive_data() updates the fast paths once the read is done
         self._events.append(CloseReceived(code, reason))
 
-    # ------------------------------------------------------------------ sending
-
-    def data_to_send(self) -> list[bytes]:
-        """Return the bytes to write to the peer since the last call, in order."""
-        outgoing = self._outgoing
-        if outgoing:
-            self._outgoing = []
-            self._update_fast_paths()
-        return outgoing
+    # ------------------------------------------------------ the fast paths and changes of state
 
     def _update_fast_paths(self) -> None:
         """Decide from the connection's state whether the fast paths may run: the one place
@@ -382,95 +321,6 @@ class Connection:
             self.close_received is not None or self.failure is not None
         )
 
-    def send_text(self, data: str | BytesLike, *, fin: bool = True, compress: bool = True) -> None:
-        """Send a text message, or the first frame of one when ``fin`` is False.
-
-        Args:
-            data: ``str``, or bytes already encoded as UTF-8.
-            fin: False to start a fragmented message; continue it with send_continuation().
-            compress: False to send this message uncompressed even if deflate was negotiated.
-        """
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._send_data(_TEXT, payload, fin, compress)
-
-    def send_binary(self, data: BytesLike, *, fin: bool = True, compress: bool = True) -> None:
-        """Send a binary message, or the first frame of one when ``fin`` is False."""
-        self._send_data(_BINARY, data, fin, compress)
-
-    def frame_now(self, message: str | bytes) -> bytes | None:
-        """Fast path for the commonest send: return the one frame of ``message``, to be written
-        to the peer at once and before anything else, or None when the general path is needed.
-
-        None when output is already queued (data_to_send() first), on the client side (frames
-        are masked), with permessage-deflate, during a fragmented send, after a close frame, for
-        payloads of 64 KiB or more, or for types other than ``str`` and ``bytes``. Then use
-        send_text() or send_binary(), which cover every case.
-        """
-        if not self._frame_now_ok:
-            return None
-        if type(message) is bytes:
-            first_byte = 0x82
-            payload = message
-        elif type(message) is str and len(message) < 16384:  # < 64 KiB once encoded
-            first_byte = 0x81
-            payload = message.encode()
-        else:
-            return None
-        length = len(payload)
-        if length < 126:
-            return bytes((first_byte, length)) + payload
-        if length < 65536:
-            return pack_header_16(first_byte, 126, length) + payload
-        return None
-
-    def send_continuation(self, data: str | BytesLike, *, fin: bool) -> None:
-        """Send the next frame of the fragmented message started with ``fin=False``."""
-        if self.sending_opcode is None:
-            raise InvalidState("send_continuation() without a fragmented message in progress")
-        payload = data.encode("utf-8") if isinstance(data, str) else data
-        self._send_data(_CONTINUATION, payload, fin, self._sending_compressed)
-
-    def _send_data(self, opcode: int, payload: BytesLike, fin: bool, compress: bool) -> None:
-        if self.state is not _OPEN or self.close_sent is not None:
-            raise InvalidState(f"cannot send a data frame in state {self.state.name}")
-        rsv1 = False
-        if opcode != _CONTINUATION:
-            if self.sending_opcode is not None:
-                raise InvalidState("cannot start a message while a fragmented one is being sent")
-            deflate = self.deflate
-            self._sending_compressed = bool(
-                compress and deflate is not None and deflate.should_compress(len(payload))
-            )
-            rsv1 = self._sending_compressed
-        if self._sending_compressed:
-            assert self.deflate is not None
-            payload = self.deflate.compress(payload, final=fin)
-        self.sending_opcode = None if fin else (self.sending_opcode or opcode)
-        self._write_frame(opcode, payload, fin=fin, rsv1=rsv1)
-        if self._frame_now_ok:  # output is queued now: frame_now() must wait for data_to_send()
-            self._update_fast_paths()
-
-    def send_ping(self, payload: BytesLike = b"") -> None:
-        """Send a ping; ``payload`` is at most 125 bytes."""
-        self._send_control(_PING, payload)
-
-    def send_pong(self, payload: BytesLike = b"") -> None:
-        """Send an unsolicited pong; ``payload`` is at most 125 bytes."""
-        self._send_control(_PONG, payload)
-
-    def _send_control(self, opcode: int, payload: BytesLike) -> None:
-        if not isinstance(payload, bytes | bytearray | memoryview):
-            raise TypeError(
-                f"control frame payload must be bytes-like, not {type(payload).__name__}"
-            )
-        if len(payload) > 125:
-            raise ValueError(f"control frame payload of {len(payload)} bytes exceeds 125 bytes")
-        if self.close_sent is not None or self.state is _CLOSED:
-            raise InvalidState(f"cannot send a control frame in state {self.state.name}")
-        self._write_frame(opcode, payload)
-        if self._frame_now_ok:  # as in _send_data()
-            self._update_fast_paths()
-
     def send_close(self, code: int | None = 1000, reason: str = "") -> None:
         """Start the closing handshake (RFC 6455 7.1.2) with ``code`` and ``reason``.
 
@@ -497,27 +347,6 @@ class Connection:
         if self.state is not _CLOSED:
             self.state = _CLOSING
         self._update_fast_paths()
-
-    def _send_close_frame(self, code: int | None, reason: str) -> None:
-        payload = encode_close_payload(code, reason)
-        self.close_sent = (_NO_STATUS_RECEIVED if code is None else code, reason)
-        self._write_frame(_CLOSE, payload)
-
-    def _write_frame(
-        self, opcode: int, payload: BytesLike, *, fin: bool = True, rsv1: bool = False
-    ) -> None:
-        length = len(payload)
-        if self._masks is not None:
-            mask = self._masks.next_mask()
-            header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1, mask=mask)
-            self._outgoing.append(header + apply_mask(payload, mask))
-        elif length < 4096:
-            header = encode_frame_header(opcode, length, fin=fin, rsv1=rsv1)
-            self._outgoing.append(header + payload)
-        else:
-            # Large payloads are not copied into the header's buffer; the transport joins them.
-            self._outgoing.append(encode_frame_header(opcode, length, fin=fin, rsv1=rsv1))
-            self._outgoing.append(bytes(payload))
 
 
 # The C accelerator reads the two fast-path flags straight from these slots, once per message

@@ -19,6 +19,7 @@ __all__ = [
     "is_valid_close_code",
     "pack_header_16",
     "parse_close_payload",
+    "truncate_reason",
 ]
 
 BytesLike = bytes | bytearray | memoryview
@@ -116,6 +117,15 @@ def encode_close_payload(code: int | None, reason: str = "") -> bytes:
     if len(payload) > 125:
         raise ValueError(f"close reason of {len(payload) - 2} bytes exceeds 123 bytes")
     return payload
+
+
+def truncate_reason(reason: str, limit: int = 123) -> str:
+    """Return ``reason`` cut to at most ``limit`` UTF-8 bytes, on a code point boundary: a
+    close reason fits in 123 bytes (RFC 6455 5.5, 5.5.1)."""
+    encoded = reason.encode("utf-8")
+    if len(encoded) <= limit:
+        return reason
+    return encoded[:limit].decode("utf-8", "ignore")
 
 
 def parse_close_payload(payload: BytesLike) -> tuple[int, str]:

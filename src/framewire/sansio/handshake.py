@@ -19,6 +19,7 @@ from framewire.exceptions import InvalidHandshake, NegotiationError
 from framewire.sansio import deflate as permessage_deflate
 from framewire.sansio.headers import Headers, split_tokens
 from framewire.sansio.http11_encode import encode_request_head, encode_response_head
+from framewire.sansio.http11_events import RequestHead
 
 __all__ = [
     "ClientHandshakeResult",
@@ -26,6 +27,7 @@ __all__ = [
     "accept_key",
     "accept_request",
     "build_request",
+    "is_websocket_upgrade",
     "verify_response",
 ]
 
@@ -79,6 +81,17 @@ class ServerHandshakeResult:
             ValueError: a header field (from ``extra_headers``) would split the response.
         """
         return encode_response_head(101, self.headers)
+
+
+def is_websocket_upgrade(head: RequestHead) -> bool:
+    """Return whether ``head`` asks for a WebSocket upgrade and carries no body."""
+    headers = head.headers
+    if "websocket" not in split_tokens(headers.get_all("Upgrade")):
+        return False
+    if "Transfer-Encoding" in headers:
+        return False
+    length = headers.get("Content-Length")
+    return length is None or int(length) == 0
 
 
 def accept_request(

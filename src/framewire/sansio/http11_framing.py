@@ -9,16 +9,17 @@ million small steps and one event, not a million events.
 
 Each state has a step method that returns True when it made progress and False when it needs
 more bytes. A problem with the peer's bytes raises ParseError inside the loop; the loop turns it
-into the subclass's error event and stops parsing for good.
+into the subclass's error event and stops parsing for good. The steps of a body (Content-Length,
+chunked, until EOF) come from MessageParser's base, BodyFraming (http11_body.py).
 """
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable
 
 from framewire.sansio.field_lines import parse_field_lines
 from framewire.sansio.headers import Headers
+from framewire.sansio.http11_body import BodyFraming
 from framewire.sansio.http11_events import (
     BadRequest,
     BadResponse,
@@ -27,7 +28,8 @@ from framewire.sansio.http11_events import (
     RequestHead,
     ResponseHead,
 )
-from framewire.sansio.http11_grammar import ParseError, parse_chunk_size, parse_field_line
+from framewire.sansio.http11_grammar import LineTooLong, ParseError, parse_field_line
+from framewire.sansio.http11_state import State
 from framewire.sansio.limits import HTTPLimits
 
 __all__ = ["Event", "MessageParser", "State"]
@@ -35,32 +37,6 @@ __all__ = ["Event", "MessageParser", "State"]
 Event = RequestHead | ResponseHead | BodyData | EndOfMessage | BadRequest | BadResponse
 
 _COMPACT_THRESHOLD = 4096
-
-
-class _LineTooLong(Exception):
-    """A line went past the length allowed by the caller."""
-
-
-class State(enum.Enum):
-    """Where a parser is in the message it is reading."""
-
-    # Identity hashing: Enum's default hashes the name in Python, which showed up in profiles
-    # of the state lookups done for every chunk.
-    __hash__ = object.__hash__
-
-    START_LINE = "start line"
-    HEADERS = "headers"
-    BODY_LENGTH = "Content-Length body"
-    CHUNK_SIZE = "chunk size line"
-    CHUNK_DATA = "chunk data"
-    CHUNK_END = "CRLF after chunk data"
-    TRAILERS = "trailers"
-    BODY_UNTIL_EOF = "body until EOF"
-    DONE = "message complete"  # paused: bytes are buffered, not parsed
-    UPGRADED = "101 received"  # paused for good: bytes are buffered for take_unparsed()
-    CLOSED = "closed at a message boundary"
-    FAILED = "failed"
-    SWITCHED = "switched protocols"
 
 
 # Read at every parsing step: see _OPEN in sansio/connection.py.
@@ -81,7 +57,6 @@ _CLOSED = State.CLOSED
 
 
 _STEP_BUDGET = 256  # parsing steps per call; see MessageParser._run
-_CHUNK_STATES_PER_STEP = 32  # chunk size / data / end states handled in one step
 _PARSING_STATES = frozenset(
     {
         _START_LINE,
@@ -96,7 +71,7 @@ _PARSING_STATES = frozenset(
 )
 
 
-class MessageParser:
+class MessageParser(BodyFraming):
     """Base of RequestParser and ResponseParser: buffering, lines, headers and body framing.
 
     Subclasses implement _parse_start_line, _on_head_complete, _error_event, _eof_event and
@@ -157,15 +132,6 @@ class MessageParser:
             self._state = _SWITCHED
         return data
 
-    def _set_max_body_size(self, max_body_size: int) -> None:
-        self._max_body_size = max_body_size
-        if self._state in (_BODY_LENGTH, _CHUNK_DATA, _CHUNK_END, _CHUNK_SIZE):
-            committed = self._body_received + self._remaining
-            if committed > max_body_size:
-                self._fail(
-                    ParseError(413, f"body exceeds max_body_size={max_body_size}"),
-                )
-
     def _next_message(self) -> None:
         if self._state is not _DONE:
             raise RuntimeError(f"no complete message to move past (state: {self._state.value})")
@@ -213,7 +179,7 @@ class MessageParser:
 
     def _run(self) -> None:
         # Each call parses at most _STEP_BUDGET steps (a step handles up to
-        # _CHUNK_STATES_PER_STEP chunk states), so a read full of tiny chunks cannot hold the
+        # 32 chunk states: http11_body.py), so a read full of tiny chunks cannot hold the
         # event loop for long (aiohttp CVE-2025-69229: one 256 KiB read of 1-byte chunks took
         # about 0.2 s to parse here).
         budget = _STEP_BUDGET
@@ -267,7 +233,7 @@ class MessageParser:
     def _read_line(self, limit: int) -> bytes | None:
         """Return the next CRLF-terminated line without its CRLF, or None until it is complete.
 
-        Raises _LineTooLong past ``limit`` bytes, ParseError for a bare LF or bare CR.
+        Raises LineTooLong past ``limit`` bytes, ParseError for a bare LF or bare CR.
         """
         buffer = self._buffer
         start = self._start
@@ -275,12 +241,12 @@ class MessageParser:
         if end < 0:
             self._scan = len(buffer)
             if len(buffer) - start > limit + 1:  # + 1: the CR of the CRLF may be in
-                raise _LineTooLong
+                raise LineTooLong
             return None
         # The length first, as when the LF comes in a later read: the answer to a line must
         # not depend on how TCP split it.
         if end - 1 - start > limit:
-            raise _LineTooLong
+            raise LineTooLong
         # RFC 9112 2.2: we do not accept a bare LF as a line terminator (smuggling vector).
         if end == start or buffer[end - 1] != 0x0D:
             raise ParseError(400, "bare LF: lines must end with CRLF")
@@ -293,7 +259,7 @@ class MessageParser:
     def _step_start_line(self) -> bool:
         try:
             line = self._read_line(self._max_start_line)
-        except _LineTooLong:
+        except LineTooLong:
             raise self._start_line_error() from None
         if line is None:
             return False
@@ -313,7 +279,7 @@ class MessageParser:
         room = limits.max_head_size - self._head_size - 2
         try:
             line = self._read_line(min(limits.max_header_line, max(room, 0)))
-        except _LineTooLong:
+        except LineTooLong:
             if room >= limits.max_header_line:
                 raise ParseError(
                     431, f"{kind} line exceeds max_header_line={limits.max_header_line}"
@@ -365,110 +331,6 @@ class MessageParser:
         self._start = self._scan = end + 4
         self._head_size = head_size
         self._on_head_complete(Headers.from_parsed(*parsed))
-        return True
-
-    # Bodies.
-
-    def _begin_length_body(self, content_length: int) -> None:
-        if content_length == 0:
-            self._finish_message(Headers())
-        else:
-            self._remaining = content_length
-            self._state = _BODY_LENGTH
-
-    def _begin_chunked_body(self) -> None:
-        self._state = _CHUNK_SIZE
-
-    def _begin_body_until_eof(self) -> None:
-        self._remaining = 0
-        self._state = _BODY_UNTIL_EOF
-
-    def _step_body_bytes(self) -> bool:
-        """Move body bytes from the buffer to the pending BodyData."""
-        available = len(self._buffer) - self._start
-        if available <= 0:
-            return False
-        if self._state is _BODY_UNTIL_EOF:
-            room = self._max_body_size - self._body_received
-            if available > room:
-                # Hand over what fits first, so that the events do not depend on the reads.
-                self._body_parts += self._buffer[self._start : self._start + room]
-                raise ParseError(413, f"body exceeds max_body_size={self._max_body_size}")
-            size = available
-        else:
-            size = min(available, self._remaining)
-            self._remaining -= size
-        start = self._start
-        self._body_parts += self._buffer[start : start + size]
-        self._start = start + size
-        self._body_received += size
-        if self._remaining == 0 and self._state is _BODY_LENGTH:
-            self._finish_message(Headers())
-        return True
-
-    def _step_chunked(self) -> bool:
-        """Parse as many chunks as the buffer holds, in one loop.
-
-        Per-chunk cost is the hot path of a body of tiny chunks, so the three chunk states are
-        handled here without going back to the dispatcher (measured by
-        test_a_million_one_byte_chunks_cost_linear_time_and_one_event).
-        """
-        buffer = self._buffer
-        progressed = False
-        for _ in range(_CHUNK_STATES_PER_STEP):
-            state = self._state
-            if state is _CHUNK_SIZE:
-                if not self._read_chunk_size():
-                    return progressed
-                if self._state is _TRAILERS:
-                    return True
-            elif state is _CHUNK_DATA:
-                start = self._start
-                size = min(len(buffer) - start, self._remaining)
-                if size <= 0:
-                    return progressed
-                self._body_parts += buffer[start : start + size]
-                self._start = start + size
-                self._body_received += size
-                self._remaining -= size
-                if self._remaining == 0:
-                    self._state = _CHUNK_END
-            else:
-                start = self._start
-                available = len(buffer) - start
-                if available >= 2:
-                    if buffer[start] != 0x0D or buffer[start + 1] != 0x0A:
-                        raise ParseError(400, "chunk data not followed by CRLF")
-                    self._start = start + 2
-                    self._state = _CHUNK_SIZE
-                else:
-                    if available == 1 and buffer[start] != 0x0D:
-                        raise ParseError(400, "chunk data not followed by CRLF")
-                    return progressed
-            progressed = True
-        return True  # more may follow: the dispatcher counts this step against its budget
-
-    def _read_chunk_size(self) -> bool:
-        """Read one chunk-size line; return False until it is complete."""
-        max_chunk_line = self._limits.max_chunk_line
-        try:
-            line = self._read_line(max_chunk_line)
-        except _LineTooLong:
-            raise ParseError(400, f"chunk line exceeds max_chunk_line={max_chunk_line}") from None
-        if line is None:
-            return False
-        size = parse_chunk_size(line)
-        if size == 0:
-            self._head_size = 0  # the trailer section gets its own max_head_size
-            self._state = _TRAILERS
-            return True
-        self._chunks += 1
-        if self._chunks > self._limits.max_chunks:
-            raise ParseError(413, f"more than max_chunks={self._limits.max_chunks} chunks")
-        if self._body_received + size > self._max_body_size:
-            raise ParseError(413, f"body exceeds max_body_size={self._max_body_size}")
-        self._remaining = size
-        self._state = _CHUNK_DATA
         return True
 
 

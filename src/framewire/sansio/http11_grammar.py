@@ -1,7 +1,8 @@
 """The grammar of HTTP/1.1 messages (RFC 9110, RFC 9112): tokens, field lines, lengths.
 
 Pure functions over bytes that either return a value or raise ParseError with the status to
-answer and a short reason that is safe to echo. The parsers in http11_framing use them.
+answer and a short reason that is safe to echo. The parsers in http11_framing and http11_body
+use them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "HUGE_LENGTH",
     "INVALID_VALUE_RE",
     "TOKEN_RE",
+    "LineTooLong",
     "ParseError",
     "chunked_is_final",
     "parse_chunk_size",
@@ -32,6 +34,11 @@ _FIELD_LINE_RE = re.compile(rb"([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([\t\x20-\x7e\x80-
 _MAX_CHUNK_SIZE_DIGITS = 15  # 15 hex digits = 2**60 - 1: far above any limit, never overflows
 _MAX_CONTENT_LENGTH_DIGITS = 18
 HUGE_LENGTH = 10**18  # more digits than _MAX_CONTENT_LENGTH_DIGITS
+
+
+class LineTooLong(Exception):
+    """A line went past the length allowed by the caller, which raises the ParseError that
+    names the limit."""
 
 
 class ParseError(Exception):

@@ -1,9 +1,8 @@
 """Request, Response and FileBody: what an HTTP handler receives and returns.
 
-Import them from :mod:`framewire.aio.http1.protocol`. A :class:`Request` reads its body from a
-:class:`BodySource`; the server connection supplies one that pulls from the socket with
-backpressure, and :meth:`Request.build` makes a request over an in-memory body (for tests and
-for code that is not tied to a connection).
+A :class:`Request` reads its body from a :class:`BodySource`; the server connection supplies one
+that pulls from the socket with backpressure, and :meth:`Request.build` makes a request over an
+in-memory body (for tests and for code that is not tied to a connection).
 """
 
 from __future__ import annotations

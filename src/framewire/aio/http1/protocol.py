@@ -20,19 +20,20 @@ import logging
 from collections.abc import Callable
 
 from framewire.aio.http1.body import BodyChannel
-from framewire.aio.http1.messages import (
-    BodySource,
-    BytesBodySource,
-    FileBody,
-    HTTPHandler,
-    Request,
-    Response,
+from framewire.aio.http1.handler import (
+    FastUpgradeHandler,
+    UpgradeHandler,
+    call_handler,
+    upgrade_required,
+    upgrade_unsupported,
 )
+from framewire.aio.http1.messages import HTTPHandler, Request
 from framewire.aio.http1.send import send_response
 from framewire.aio.http1.transport import State, TransportProtocol
 from framewire.aio.timers import Scheduler
 from framewire.exceptions import HTTPError
-from framewire.sansio.headers import Headers, split_tokens
+from framewire.sansio.handshake import is_websocket_upgrade
+from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import (
     BadRequest,
     BodyData,
@@ -44,36 +45,13 @@ from framewire.sansio.http11 import (
 from framewire.sansio.limits import HTTPLimits
 from framewire.sansio.upgrade_request import parse_upgrade_request
 
-__all__ = [
-    "BodySource",
-    "BytesBodySource",
-    "FastUpgradeHandler",
-    "FileBody",
-    "HTTP1ServerProtocol",
-    "HTTPHandler",
-    "Request",
-    "Response",
-    "UpgradeHandler",
-    "is_websocket_upgrade",
-]
+__all__ = ["FastUpgradeHandler", "HTTP1ServerProtocol", "UpgradeHandler"]
 
 # Enum members as globals, read per message or per connection: see _OPEN in sansio/connection.py.
 _WAITING, _BUSY = State.WAITING, State.BUSY
 _CLOSED, _HANDED_OFF = State.CLOSED, State.HANDED_OFF
 
 logger = logging.getLogger("framewire.http")
-
-UpgradeHandler = Callable[[RequestHead, asyncio.Transport, bytes], None]
-"""Called with the upgrade request's head, the transport, and the bytes received after the head.
-
-It owns the transport from then on (it will call transport.set_protocol()).
-"""
-
-FastUpgradeHandler = Callable[[str, Headers, bytes, asyncio.Transport, bytes], None]
-"""Called instead of the UpgradeHandler for a plain upgrade request that arrived whole (see
-sansio/upgrade_request.py): with its target, headers, Sec-WebSocket-Accept value, the transport,
-and the bytes received after the head.
-"""
 
 DEFAULT_LIMITS = HTTPLimits()
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -85,37 +63,6 @@ def _parser_limits(limits: HTTPLimits) -> HTTPLimits:
     """Return ``limits`` without a body limit, made once per limits object (per connection is
     measurably slow in benchmarks/run.py's handshakes-per-second scenario)."""
     return dataclasses.replace(limits, max_body_size=_PARSER_BODY_LIMIT)
-
-
-def is_websocket_upgrade(head: RequestHead) -> bool:
-    """Return whether ``head`` asks for a WebSocket upgrade and carries no body."""
-    headers = head.headers
-    if "websocket" not in split_tokens(headers.get_all("Upgrade")):
-        return False
-    if "Transfer-Encoding" in headers:
-        return False
-    length = headers.get("Content-Length")
-    return length is None or int(length) == 0
-
-
-def text_response(status: int, text: str, headers: list[tuple[str, str]] | None = None) -> Response:
-    """Return a short text/plain Response (a newline is appended to ``text``)."""
-    fields = [("Content-Type", "text/plain; charset=utf-8"), *(headers or [])]
-    return Response(status, fields, (text + "\n").encode())
-
-
-async def _upgrade_required(request: Request) -> Response:
-    """Answer requests when the server has no HTTP handler: only WebSocket is served."""
-    return text_response(
-        426,
-        "this server only accepts WebSocket connections",
-        [("Upgrade", "websocket"), ("Sec-WebSocket-Version", "13")],
-    )
-
-
-async def _upgrade_unsupported(request: Request) -> Response:
-    """Answer upgrade requests when the server has no upgrade handler."""
-    return text_response(426, "WebSocket is not served here")
 
 
 class HTTP1ServerProtocol(TransportProtocol):
@@ -328,9 +275,9 @@ class HTTP1ServerProtocol(TransportProtocol):
             self._upgrade_head = head  # handed off at EndOfMessage, which follows at once
             return
         if is_websocket_upgrade(head):
-            handler: HTTPHandler = _upgrade_unsupported
+            handler: HTTPHandler = upgrade_unsupported
         else:
-            handler = self._http_handler or _upgrade_required
+            handler = self._http_handler or upgrade_required
         self._channel = BodyChannel(
             self._set_body_paused,
             self._on_first_body_read,
@@ -408,7 +355,7 @@ class HTTP1ServerProtocol(TransportProtocol):
     async def _run_request(self, request: Request, handler: HTTPHandler) -> None:
         keep_alive = False
         try:
-            response = await self._call_handler(request, handler)
+            response = await call_handler(request, handler)
             keep_alive = self._prepare_body_end(request)
             try:
                 keep_alive = await send_response(
@@ -436,21 +383,6 @@ class HTTP1ServerProtocol(TransportProtocol):
         finally:
             self._task = None
         self._after_response(keep_alive)
-
-    async def _call_handler(self, request: Request, handler: HTTPHandler) -> Response:
-        try:
-            response = await handler(request)
-        except HTTPError as error:
-            return text_response(error.http_status, error.reason)
-        except ConnectionError:
-            raise
-        except Exception:
-            logger.exception("error in HTTP handler for %s %s", request.method, request.target)
-            return text_response(500, "internal server error")
-        if not isinstance(response, Response):
-            logger.error("HTTP handler returned %r, not a Response", type(response).__name__)
-            return text_response(500, "internal server error")
-        return response
 
     def _prepare_body_end(self, request: Request) -> bool:
         """Decide whether the connection can outlive this request; start discarding the body."""
