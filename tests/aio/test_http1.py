@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.http1.messages import FileBody, HTTPHandler, Request, Response
 from framewire.aio.http1.protocol import HTTP1ServerProtocol, UpgradeHandler
 from framewire.exceptions import HTTPError
+from framewire.http.messages import FileBody, HTTPHandler, Request, Response
 from framewire.sansio.http11 import (
     BadResponse,
     BodyData,

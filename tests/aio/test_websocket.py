@@ -19,9 +19,9 @@ import pytest
 
 import framewire
 from framewire import ConnectionClosedError, ConnectionClosedOK, InvalidStatus
-from framewire.aio.http1.messages import Response as HTTPResponse
 from framewire.aio.ws.keepalive import PingTracker
 from framewire.aio.ws.websocket import WebSocket
+from framewire.http.messages import Response as HTTPResponse
 from framewire.sansio.connection import Connection, Role, State
 from framewire.sansio.events import BinaryMessage, CloseReceived, TextMessage
 from tests.aio.fakes import ManualClock, open_websocket

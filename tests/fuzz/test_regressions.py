@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from framewire.aio.http1.messages import Request
 from framewire.chat.hub import ChatClient, Hub
 from framewire.chat.limits import ChatLimits, TokenBucket
 from framewire.exceptions import HTTPError, ProtocolError
+from framewire.http.messages import Request
 from framewire.sansio.connection import Connection, Role
 from framewire.sansio.deflate import DeflateConfig, DeflateParameters, PerMessageDeflate
 from framewire.sansio.handshake import build_request

@@ -25,10 +25,9 @@ from typing import Any
 import pytest
 
 import framewire
-from framewire.aio.http1.messages import Request
 from framewire.exceptions import HTTPError, InvalidStatus
 from framewire.http.app import App
-from framewire.http.messages import Response, text_response
+from framewire.http.messages import Request, Response, text_response
 from framewire.http.uploads import save_uploads
 from framewire.sansio import deflate as deflate_module
 from framewire.sansio.connection import Connection, Role

@@ -18,15 +18,15 @@ from collections.abc import Awaitable, Callable, Coroutine, Generator, Iterable,
 from typing import Any
 
 from framewire.aio.acceptor import accept_connections
-from framewire.aio.http1.messages import HTTPHandler
-from framewire.aio.http1.messages import Request as HTTPRequest
-from framewire.aio.http1.messages import Response as HTTPResponse
 from framewire.aio.http1.protocol import HTTP1ServerProtocol
 from framewire.aio.timers import FixedDelayTimers
 from framewire.aio.ws.options import WebSocketOptions
 from framewire.aio.ws.server_handshake import INTERNAL_ERROR, ServerHandshake
 from framewire.aio.ws.websocket import WebSocket
 from framewire.exceptions import ConnectionClosed
+from framewire.http.messages import HTTPHandler
+from framewire.http.messages import Request as HTTPRequest
+from framewire.http.messages import Response as HTTPResponse
 from framewire.sansio.connection import State
 from framewire.sansio.handshake import SubprotocolSelector
 from framewire.sansio.headers import Headers

@@ -14,8 +14,8 @@ import asyncio
 import logging
 from collections.abc import Callable
 
-from framewire.aio.http1.messages import HTTPHandler, Request, Response
 from framewire.exceptions import HTTPError
+from framewire.http.messages import HTTPHandler, Request, Response
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11_events import RequestHead
 

@@ -27,11 +27,11 @@ from framewire.aio.http1.handler import (
     upgrade_required,
     upgrade_unsupported,
 )
-from framewire.aio.http1.messages import HTTPHandler, Request
 from framewire.aio.http1.send import send_response
 from framewire.aio.http1.transport import State, TransportProtocol
 from framewire.aio.timers import Scheduler
 from framewire.exceptions import HTTPError
+from framewire.http.messages import HTTPHandler, Request
 from framewire.sansio.handshake import is_websocket_upgrade
 from framewire.sansio.headers import Headers
 from framewire.sansio.http11 import (

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from email.utils import formatdate
 from typing import IO, Protocol
 
-from framewire.aio.http1.messages import FileBody, Response
+from framewire.http.messages import FileBody, Response
 from framewire.sansio.headers import Headers, split_tokens
 from framewire.sansio.http11 import LAST_CHUNK, encode_chunk, encode_response_head
 from framewire.sansio.http11_events import RequestHead
