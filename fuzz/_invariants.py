@@ -55,7 +55,7 @@ __all__ = [
 
 
 def _load_speedups() -> types.ModuleType | None:
-    # Imported directly, not through sansio/speedups.c_twin(): the differential check compares
+    # Imported directly, whatever sansio/speedups.ENABLED says: the differential check compares
     # against the C twins even when FRAMEWIRE_NO_SPEEDUPS=1 selects Python for everything else.
     try:
         return importlib.import_module("framewire._speedups")

@@ -14,7 +14,7 @@ PACKAGE = Path(framewire.__file__).parent
 # What each layer may import from framewire (itself included).
 ALLOWED = {
     "sansio": {"sansio", "exceptions", "_speedups"},
-    "aio": {"sansio", "aio", "exceptions"},
+    "aio": {"sansio", "aio", "exceptions", "_speedups"},  # its C twins, typed by the stub
     "http": {"sansio", "aio", "http", "exceptions"},
     # The chat is an application like any user's: framewire's public API and framewire.http.
     "chat": {"", "http", "chat"},
@@ -37,7 +37,10 @@ def imported_modules(path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             for alias in node.names:
                 submodule = f"{node.module}.{alias.name}"
-                if (PACKAGE.parent / (submodule.replace(".", "/") + ".py")).exists():
+                location = PACKAGE.parent / submodule.replace(".", "/")
+                # A package, a module, or the C extension (its stub stands beside it).
+                candidates = (location, location.with_suffix(".py"), location.with_suffix(".pyi"))
+                if any(candidate.exists() for candidate in candidates):
                     found.add(submodule)
                 else:
                     found.add(node.module)

@@ -27,9 +27,10 @@ import pytest
 
 from framewire.aio.ws.websocket import WebSocket
 from framewire.aio.ws.websocket_methods import PyWebSocketMethods, WebSocketMethods
+from framewire.sansio import speedups as framewire_speedups
 from framewire.sansio.connection import Connection, Role
 
-# Any ImportError means "not built" here, as in framewire.sansio.speedups.c_twin().
+# Any ImportError means "not built" here, as in framewire.sansio.speedups.
 speedups = pytest.importorskip("framewire._speedups", exc_type=ImportError)
 
 # The stub ships next to the extension it describes (pyproject.toml's package-data).
@@ -168,6 +169,13 @@ def test_every_export_is_listed_with_its_twin_or_as_having_none() -> None:
     linux_only = {"Poller", "DirectWriter", "SENT", "WebSocketMethods"}
     missing = set(TWINS) - public(dir(speedups))
     assert missing <= linux_only and (not missing or sys.platform != "linux")
+
+
+def test_framewire_takes_from_the_extension_exactly_what_the_stub_declares() -> None:
+    # sansio/speedups.py uses the extension only when it exports all of these (one built from
+    # older sources is left alone), and the modules import their C twins typed by the stub.
+    assert public(declared(stub_tree().body)) == set(framewire_speedups.EXPORTS)
+    assert framewire_speedups.BUILT
 
 
 def test_no_any_crosses_the_boundary() -> None:

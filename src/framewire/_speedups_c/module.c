@@ -14,7 +14,8 @@
  *     its anext()       PyInbox.anext, an async method                     (next_message.c)
  *   PayloadBuffer       none: without it pieces are separate bytes objects (payload_buffer.c)
  *
- * framewire.sansio.speedups is the only importer (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
+ * Each module with a twin imports its C piece, typed by _speedups.pyi, when
+ * framewire.sansio.speedups.ENABLED says so (FRAMEWIRE_NO_SPEEDUPS=1 turns it all off).
  * The C code imports no framewire module and looks up no private name: Python hands it what
  * it needs, once, at import (use_connection_flags() from sansio/connection.py, in
  * connection_flags.c; use_running_tasks() from aio/ws/wakeup.py, in wakeup.c).

@@ -36,7 +36,7 @@ from framewire.sansio.frames import CloseCode, Opcode, parse_close_payload, trun
 from framewire.sansio.limits import WebSocketLimits
 from framewire.sansio.mask import MaskSource
 from framewire.sansio.sending import SendingSide
-from framewire.sansio.speedups import c_setup
+from framewire.sansio.speedups import BUILT
 from framewire.sansio.state import Role, State
 from framewire.sansio.whole_frames import parse_whole_frames
 
@@ -351,7 +351,8 @@ class Connection(SendingSide):
 
 # The C accelerator reads the two fast-path flags straight from these slots, once per message
 # (_speedups_c/connection_flags.c): hand it the class and the slots, so that it looks up no name.
-_use_connection_flags = c_setup("use_connection_flags")
-if _use_connection_flags is not None:
+if BUILT:
+    from framewire._speedups import use_connection_flags
+
     _slots = vars(Connection)
-    _use_connection_flags(Connection, _slots["_frame_now_ok"], _slots["_whole_frames_ok"])
+    use_connection_flags(Connection, _slots["_frame_now_ok"], _slots["_whole_frames_ok"])

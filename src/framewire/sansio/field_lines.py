@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from framewire.sansio.http11_grammar import ParseError, parse_field_line
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = ["ParsedFields", "parse_field_lines", "py_parse_field_lines"]
 
@@ -45,5 +45,9 @@ def py_parse_field_lines(
 
 
 parse_field_lines: Callable[[bytes | bytearray, int, int, int, int], ParsedFields | None] = (
-    c_twin("parse_field_lines") or py_parse_field_lines
+    py_parse_field_lines
 )
+if ENABLED:
+    from framewire._speedups import parse_field_lines as c_parse_field_lines
+
+    parse_field_lines = c_parse_field_lines

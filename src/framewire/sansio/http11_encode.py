@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 
 from framewire.sansio.http11_grammar import INVALID_VALUE_RE, TOKEN_RE
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = [
     "LAST_CHUNK",
@@ -54,14 +54,18 @@ def py_encode_fields(fields: Iterable[tuple[str, str]]) -> bytes:
     return b"".join(lines)
 
 
-_c_encode_fields = c_twin("encode_fields")
+_c_encode_fields: Callable[[Iterable[tuple[str, str]]], bytes | None] | None = None
+if ENABLED:
+    from framewire._speedups import encode_fields as c_encode_fields
+
+    _c_encode_fields = c_encode_fields
 
 
 def _encode_fields(headers: Iterable[tuple[str, str]]) -> bytes:
     # The C twin takes a list or tuple of valid fields and returns None for anything else,
     # which py_encode_fields then encodes or names the error of.
     if _c_encode_fields is not None:
-        encoded: bytes | None = _c_encode_fields(headers)
+        encoded = _c_encode_fields(headers)
         if encoded is not None:
             return encoded
     return py_encode_fields(headers)

@@ -1,7 +1,8 @@
 """WebSocket payload masking (RFC 6455 5.3), with the optional C accelerator.
 
-The C twin of py_apply_mask comes from sansio/speedups.py. Set FRAMEWIRE_NO_SPEEDUPS=1 to use the
-pure-Python path even when the extension was built.
+The C twin of py_apply_mask (framewire._speedups.apply_mask) is used when sansio/speedups.py
+says the extension is ENABLED. Set FRAMEWIRE_NO_SPEEDUPS=1 to use the pure-Python path even when
+the extension was built.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = ["SPEEDUPS", "MaskSource", "apply_mask", "py_apply_mask"]
 
@@ -83,6 +84,9 @@ class MaskSource:
         return mask
 
 
-_c_apply_mask = c_twin("apply_mask")
-apply_mask: Callable[[BytesLike, BytesLike], bytes] = _c_apply_mask or py_apply_mask
-SPEEDUPS = _c_apply_mask is not None
+apply_mask: Callable[[BytesLike, BytesLike], bytes] = py_apply_mask
+if ENABLED:
+    from framewire._speedups import apply_mask as c_apply_mask
+
+    apply_mask = c_apply_mask
+SPEEDUPS = apply_mask is not py_apply_mask

@@ -13,9 +13,12 @@ bytes objects, as before.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING
 
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
+
+if TYPE_CHECKING:
+    from framewire import _speedups
 
 __all__ = ["DIRECT_MIN_SIZE", "PayloadBuffer", "whole_payload"]
 
@@ -26,7 +29,11 @@ DIRECT_MIN_SIZE = 64 * 1024
 # make the server reserve a large buffer. Loopback reads of a 1 MiB frame bring 64 KiB or more.
 DIRECT_MAX_AHEAD = 64
 
-PayloadBuffer: Any = c_twin("PayloadBuffer")
+PayloadBuffer: type[_speedups.PayloadBuffer] | None = None
+if ENABLED:
+    from framewire._speedups import PayloadBuffer as CPayloadBuffer
+
+    PayloadBuffer = CPayloadBuffer
 
 
 def whole_payload(parts: Sequence[object]) -> bytes | None:
@@ -35,9 +42,10 @@ def whole_payload(parts: Sequence[object]) -> bytes | None:
     first = parts[0]
     if type(first) is not memoryview:
         return None
-    owner: Any = first.obj
+    owner = first.obj
     if PayloadBuffer is None or type(owner) is not PayloadBuffer:
         return None
+    assert isinstance(owner, PayloadBuffer)  # for the type checker: the line above said so
     size = 0
     for part in parts:
         if type(part) is not memoryview or part.obj is not owner:
@@ -45,5 +53,4 @@ def whole_payload(parts: Sequence[object]) -> bytes | None:
         size += len(part)
     if size != len(owner) or owner.filled != size:
         return None
-    payload: bytes = owner.take()
-    return payload
+    return owner.take()

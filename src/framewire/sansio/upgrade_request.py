@@ -18,7 +18,7 @@ from collections.abc import Callable
 from framewire.sansio.field_lines import py_parse_field_lines
 from framewire.sansio.handshake import accept_key
 from framewire.sansio.headers import split_tokens
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = ["UpgradeRequest", "parse_upgrade_request", "py_parse_upgrade_request"]
 
@@ -90,4 +90,8 @@ def _upgrade_key(index: dict[str, list[str]]) -> str | None:
 
 parse_upgrade_request: Callable[
     [bytes | bytearray | memoryview, int, int, int, int], UpgradeRequest | None
-] = c_twin("parse_upgrade_request") or py_parse_upgrade_request
+] = py_parse_upgrade_request
+if ENABLED:
+    from framewire._speedups import parse_upgrade_request as c_parse_upgrade_request
+
+    parse_upgrade_request = c_parse_upgrade_request

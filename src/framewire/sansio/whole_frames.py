@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from framewire.sansio.mask import apply_mask
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = ["SPEEDUPS", "parse_whole_frames", "py_parse_whole_frames"]
 
@@ -72,6 +72,9 @@ def py_parse_whole_frames(
 
 
 ParseWholeFrames = Callable[[BytesLike, bool, "int | None", list[Piece]], int]
-_c_parse_whole_frames = c_twin("parse_whole_frames")
-parse_whole_frames: ParseWholeFrames = _c_parse_whole_frames or py_parse_whole_frames
-SPEEDUPS = _c_parse_whole_frames is not None
+parse_whole_frames: ParseWholeFrames = py_parse_whole_frames
+if ENABLED:
+    from framewire._speedups import parse_whole_frames as c_parse_whole_frames
+
+    parse_whole_frames = c_parse_whole_frames
+SPEEDUPS = parse_whole_frames is not py_parse_whole_frames

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from framewire.aio.ws.wakeup import PyWakeup, Wakeup
-from framewire.sansio.speedups import c_twin
+from framewire.aio.ws.wakeup import Wakeup, WakeupLike
+from framewire.sansio.speedups import ENABLED
 
-__all__ = ["PIECE_OVERHEAD", "SPEEDUPS", "Inbox", "PyInbox"]
+if TYPE_CHECKING:
+    from framewire import _speedups
+
+__all__ = ["PIECE_OVERHEAD", "SPEEDUPS", "Inbox", "InboxLike", "PyInbox"]
 
 # What one queued piece costs beside its payload (its tuple, its object's header, its list slot),
 # charged to max_queue_bytes (FW_PIECE_OVERHEAD in inbox.c is the same): a message sent as many
@@ -80,7 +83,7 @@ class PyInbox:
         self._messages = 0  # complete messages in the queue
         self._bytes = 0
         self._paused = False
-        self._waiter: PyWakeup | None = None
+        self._waiter: WakeupLike | None = None
         self._closed = False
         self.receiving = False  # a coroutine is receiving (set by the WebSocket and anext())
 
@@ -189,7 +192,7 @@ class PyInbox:
         """True once close() was called: no more pieces will be queued."""
         return self._closed
 
-    def wait(self, loop: asyncio.AbstractEventLoop) -> PyWakeup:
+    def wait(self, loop: asyncio.AbstractEventLoop) -> WakeupLike:
         """Return what to await until a piece is queued (and wake_reader() called) or the inbox
         is closed.
 
@@ -199,7 +202,7 @@ class PyInbox:
         waiter = self._waiter = Wakeup(loop)
         return waiter
 
-    def wait_if_empty(self, loop: asyncio.AbstractEventLoop) -> PyWakeup | None:
+    def wait_if_empty(self, loop: asyncio.AbstractEventLoop) -> WakeupLike | None:
         """Return wait(loop) when nothing is queued and the inbox is open, else None."""
         if self.has_pieces or self._closed:
             return None
@@ -229,6 +232,12 @@ class PyInbox:
         return await websocket._anext_general()
 
 
-_CInbox = c_twin("Inbox")
-Inbox: type[PyInbox] = _CInbox or PyInbox
-SPEEDUPS = _CInbox is not None
+# An instance of either class: the stub (framewire/_speedups.pyi) types the C one.
+InboxLike: TypeAlias = "PyInbox | _speedups.Inbox"
+
+Inbox: type[InboxLike] = PyInbox
+if ENABLED:
+    from framewire._speedups import Inbox as CInbox
+
+    Inbox = CInbox
+SPEEDUPS = Inbox is not PyInbox

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.aio.timers import Scheduler, Timer, loop_of
-from framewire.aio.ws.inbox import Inbox, PyInbox
+from framewire.aio.ws.inbox import Inbox, InboxLike
 from framewire.aio.ws.keepalive import Keepalive
 from framewire.aio.ws.socket_poller import PolledSocket, closes_at_once, take_over_socket
 from framewire.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK
@@ -66,7 +66,7 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
     # here, so that no class attribute hides a slot of the class that derives from both.
     connection: Connection
     _polled: PolledSocket | None  # the loop's Poller reads the socket, if set
-    _inbox: PyInbox  # or the C Inbox, its twin
+    _inbox: InboxLike
     _loop: asyncio.AbstractEventLoop
 
     # Defaults that are immutable live on the class: each connection stores only what changes

@@ -17,27 +17,40 @@ control and error reports stay with the transport.
 from __future__ import annotations
 
 import asyncio
+import sys
 import weakref
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, Never, Protocol
 
 from framewire.aio.asyncio_internals import PLAIN_TRANSPORT, is_selector_loop
 from framewire.aio.receive_buffer import receive_buffer
+from framewire.aio.ws.inbox import InboxLike
 from framewire.sansio.connection import Connection
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
+
+if TYPE_CHECKING:
+    from framewire import _speedups
 
 __all__ = ["SENT", "PolledProtocol", "PolledSocket", "closes_at_once", "take_over_socket"]
 
-_Poller: Any = c_twin("Poller")
-_DirectWriter: Any = c_twin("DirectWriter")
-_CInbox: Any = c_twin("Inbox")
+# The C pieces, typed by the stub (framewire/_speedups.pyi); built on Linux only.
+_Poller: type[_speedups.Poller] | None = None
+_DirectWriter: type[_speedups.DirectWriter] | None = None
+_CInbox: type[_speedups.Inbox] | None = None
 # A coroutine that has already returned None: what WebSocket.send() returns when
 # PolledSocket.send_message() sent the frame (None without the accelerator: never needed then).
-SENT: Any = c_twin("SENT")
+SENT: Coroutine[Never, object, None] | None = None
+if ENABLED and sys.platform == "linux":
+    from framewire._speedups import SENT as C_SENT
+    from framewire._speedups import DirectWriter, Inbox, Poller
+
+    _Poller, _DirectWriter, _CInbox, SENT = Poller, DirectWriter, Inbox, C_SENT
 # Exactly asyncio's plain TCP transport: its subclasses and other transports may read
 # differently (TLS decrypts above it; uvloop's are not selector transports at all).
 _PLAIN_TRANSPORT: Any = PLAIN_TRANSPORT
-_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = weakref.WeakKeyDictionary()
+_pollers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _speedups.Poller] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 class PolledProtocol(Protocol):
@@ -65,12 +78,17 @@ class PolledSocket:
 
     __slots__ = ("_fd", "_poller", "_writer", "send_message", "write")
 
-    def __init__(self, poller: Any, fd: int, transport: asyncio.BaseTransport) -> None:
+    def __init__(
+        self,
+        poller: _speedups.Poller,
+        writer: _speedups.DirectWriter,
+        fd: int,
+    ) -> None:
         self._poller = poller
         self._fd: int | None = fd
-        self._writer = _DirectWriter(fd, transport)
-        self.write: Callable[[bytes], None] = self._writer.write
-        self.send_message: Callable[[Any, Any], bool] = self._writer.send_message
+        self._writer = writer
+        self.write: Callable[[bytes], None] = writer.write
+        self.send_message: Callable[[Connection, object], bool] = writer.send_message
 
     def pause(self) -> None:
         """Stop reading until resume()."""
@@ -99,9 +117,9 @@ def closes_at_once(transport: asyncio.WriteTransport) -> bool:
 
 def take_over_socket(
     loop: asyncio.AbstractEventLoop,
-    transport: asyncio.BaseTransport,
+    transport: asyncio.Transport,
     protocol: PolledProtocol,
-    receiver: tuple[Connection, Any, bool, int | None] | None = None,
+    receiver: tuple[Connection, InboxLike, bool, int | None] | None = None,
 ) -> PolledSocket | None:
     """Read ``transport``'s socket through ``loop``'s Poller from now on, for ``protocol``.
 
@@ -131,8 +149,11 @@ def take_over_socket(
         loop.add_reader(poller.fileno(), poller.poll)
         _pollers[loop] = poller
     fd = sock.fileno()
-    transport.pause_reading()  # type: ignore[attr-defined]
-    if receiver is not None and type(receiver[1]) is not _CInbox:
-        receiver = None  # the Poller queues into the C Inbox only
-    poller.register(fd, protocol, receiver)
-    return PolledSocket(poller, fd, transport)
+    transport.pause_reading()
+    c_receiver = None
+    if receiver is not None:
+        connection, inbox, masked, max_size = receiver
+        if _CInbox is not None and isinstance(inbox, _CInbox):  # it queues into the C Inbox only
+            c_receiver = (connection, inbox, masked, max_size)
+    poller.register(fd, protocol, c_receiver)
+    return PolledSocket(poller, _DirectWriter(fd, transport), fd)

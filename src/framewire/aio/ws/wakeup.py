@@ -18,12 +18,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Generator
 from contextvars import Context
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from framewire.aio.asyncio_internals import running_tasks
-from framewire.sansio.speedups import c_setup, c_twin
+from framewire.sansio.speedups import BUILT, ENABLED
 
-__all__ = ["SPEEDUPS", "PyWakeup", "Wakeup"]
+if TYPE_CHECKING:
+    from framewire import _speedups
+
+__all__ = ["SPEEDUPS", "PyWakeup", "Wakeup", "WakeupLike"]
 
 _current_task = asyncio.current_task
 _PENDING, _RESUMED, _CANCELLED = 0, 1, 2
@@ -128,11 +131,18 @@ class PyWakeup:
         return True
 
 
-_CWakeup = c_twin("Wakeup")
+# An instance of either class: the stub (framewire/_speedups.pyi) types the C one.
+WakeupLike: TypeAlias = "PyWakeup | _speedups.Wakeup"
+
 # The C Wakeup reads the running task from asyncio's dict where there is one (3.11), a call less
 # per message; Python hands it over, so that C reads no private name (wakeup.c).
-_use_running_tasks = c_setup("use_running_tasks")
-if _use_running_tasks is not None:
-    _use_running_tasks(running_tasks())
-Wakeup: type[PyWakeup] = _CWakeup or PyWakeup
-SPEEDUPS = _CWakeup is not None
+if BUILT:
+    from framewire._speedups import use_running_tasks
+
+    use_running_tasks(running_tasks())
+Wakeup: type[WakeupLike] = PyWakeup
+if ENABLED:
+    from framewire._speedups import Wakeup as CWakeup
+
+    Wakeup = CWakeup
+SPEEDUPS = Wakeup is not PyWakeup

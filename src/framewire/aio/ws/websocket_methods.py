@@ -8,13 +8,14 @@ WebSocket derives from WebSocketMethods, which is the C type when the accelerato
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import AsyncIterable, Awaitable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, cast
 
-from framewire.aio.ws.inbox import PyInbox
+from framewire.aio.ws.inbox import InboxLike
 from framewire.aio.ws.socket_poller import SENT, PolledSocket
 from framewire.sansio.connection import Connection
-from framewire.sansio.speedups import c_twin
+from framewire.sansio.speedups import ENABLED
 
 __all__ = ["Message", "PyWebSocketMethods", "WebSocketMethods"]
 
@@ -36,7 +37,7 @@ class PyWebSocketMethods:
 
     _polled: PolledSocket | None  # the loop's Poller reads the socket, if set
     connection: Connection
-    _inbox: PyInbox  # or the C Inbox, its twin
+    _inbox: InboxLike
     _loop: asyncio.AbstractEventLoop
 
     def send(
@@ -88,8 +89,10 @@ class PyWebSocketMethods:
         return self._inbox.anext(self, self._loop)
 
 
-# What WebSocket derives from: the C twin when there is one, else the Python one.
-if TYPE_CHECKING:
+# What WebSocket derives from: the C twin when it is used, else the Python one. A base class
+# must be one class to the type checker: the twin, which the C type mirrors (the stub and
+# tests/test_speedups_boundary.py check it does).
+if TYPE_CHECKING or not (ENABLED and sys.platform == "linux"):
     WebSocketMethods = PyWebSocketMethods
 else:
-    WebSocketMethods = c_twin("WebSocketMethods") or PyWebSocketMethods
+    from framewire._speedups import WebSocketMethods
