@@ -1,12 +1,12 @@
-"""The WebSocket state machine: message rules, limits, closing (sansio/connection.py)."""
+"""The WebSocket state machine (sansio/connection.py): messages in, control frames, protocol
+violations, closing, every split, and the fast-path flags it keeps. Message assembly is
+test_assembly.py, what it sends test_sending.py."""
 
 from __future__ import annotations
 
 import contextlib
 import itertools
 import json
-import time
-import tracemalloc
 
 import pytest
 from hypothesis import given, settings
@@ -23,31 +23,22 @@ from framewire.sansio.events import (
     Pong,
     TextMessage,
 )
-from framewire.sansio.frames import Opcode
 from framewire.sansio.limits import WebSocketLimits
-from tests.sansio.ws_helpers import byte_by_byte, feed, frame, server_events, split_at
-
-TEXT, BINARY, CONT, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10
-
-
-def failure(events: list[object]) -> ConnectionFailed:
-    failures = [e for e in events if isinstance(e, ConnectionFailed)]
-    assert len(failures) == 1, events
-    return failures[0]
-
+from tests.sansio.ws_helpers import (
+    BINARY,
+    CLOSE,
+    CONT,
+    PING,
+    PONG,
+    TEXT,
+    failure,
+    feed,
+    frame,
+    server_events,
+    split_at,
+)
 
 # ------------------------------------------------------------------- classic cases
-
-
-def test_message_in_three_frames_is_one_message() -> None:
-    data = (
-        frame(TEXT, b"Never look ", fin=False)
-        + frame(CONT, b"directly into ", fin=False)
-        + frame(CONT, b"the sun")
-    )
-    expected = [TextMessage("Never look directly into the sun")]
-    assert server_events(data) == expected
-    assert server_events(data, byte_by_byte(data)) == expected
 
 
 def test_five_back_to_back_json_messages_decode_five_messages() -> None:
@@ -64,15 +55,6 @@ def test_binary_message_round_trip_client_to_server_and_back() -> None:
     server.send_text("réponse")
     client.receive_data(b"".join(server.data_to_send()))
     assert client.events_received() == [TextMessage("réponse")]
-
-
-def test_client_masks_every_frame_with_a_fresh_key() -> None:
-    client = Connection(Role.CLIENT)
-    client.send_text("same")
-    client.send_text("same")
-    first, second = client.data_to_send()
-    assert first[1] & 0x80 and second[1] & 0x80
-    assert first[2:6] != second[2:6]
 
 
 # ------------------------------------------------------------------- message rules
@@ -113,26 +95,6 @@ def test_protocol_violations_fail_with_1002(data: bytes, reason: str) -> None:
     assert conn.state is State.CLOSING
 
 
-def test_invalid_utf8_fails_with_1007_as_soon_as_it_is_certain() -> None:
-    conn = Connection(Role.SERVER)
-    # The invalid sequence (a UTF-16 surrogate) is in the first fragment; the message never ends.
-    events = feed(conn, [frame(TEXT, b"\xce\xba\xe1\xbd\xb9\xed\xa0\x80", fin=False)])
-    assert failure(events).code == 1007
-
-
-def test_utf8_split_at_every_byte_across_fragments_is_valid() -> None:
-    text = "κόσμε 😀 ok"
-    encoded = text.encode()
-    for cut in range(len(encoded) + 1):
-        data = frame(TEXT, encoded[:cut], fin=False) + frame(CONT, encoded[cut:])
-        assert server_events(data) == [TextMessage(text)]
-
-
-def test_truncated_utf8_at_message_end_fails_with_1007() -> None:
-    events = server_events(frame(TEXT, b"ok\xce", fin=False) + frame(CONT, b""))
-    assert failure(events).code == 1007
-
-
 def test_close_reason_with_invalid_utf8_fails_with_1007() -> None:
     events = server_events(frame(CLOSE, b"\x03\xe8\xff"))
     assert failure(events).code == 1007
@@ -144,122 +106,6 @@ def test_nothing_is_read_after_failing() -> None:
     conn.data_to_send()
     assert feed(conn, [frame(TEXT, b"ignored")]) == []
     assert conn.data_to_send() == []
-
-
-# ------------------------------------------------------------------- limits
-
-
-def test_message_over_max_message_size_fails_with_1009_at_the_header() -> None:
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1000))
-    header_only = frame(BINARY, b"x" * 1001)[:8]
-    failed = failure(feed(conn, [header_only]))
-    assert failed.code == 1009
-    assert "max_message_size=1000" in failed.reason
-
-
-def test_fragmented_message_over_the_limit_fails_with_1009() -> None:
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1000))
-    data = frame(BINARY, b"x" * 600, fin=False) + frame(CONT, b"x" * 600)
-    assert failure(feed(conn, [data])).code == 1009
-
-
-def test_fragment_count_limit_fails_with_1009() -> None:
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=10))
-    data = frame(BINARY, b"x", fin=False) + frame(CONT, b"x", fin=False) * 10
-    failed = failure(feed(conn, [data]))
-    assert failed.code == 1009
-    assert "max_fragments=10" in failed.reason
-
-
-def test_4_mib_message_in_65536_fragments_of_64_bytes_is_received() -> None:
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=4 << 20))
-    piece = bytes(range(64))
-    data = b"".join(frame(BINARY if i == 0 else CONT, piece, fin=i == 65535) for i in range(65536))
-    events = feed(conn, [data[i : i + 65536] for i in range(0, len(data), 65536)])
-    assert events == [BinaryMessage(piece * 65536)]
-
-
-def one_byte_fragments(count: int) -> bytes:
-    """A binary message of ``count`` + 1 masked one-byte frames (7 bytes each)."""
-    data = b"".join(frame(BINARY if i == 0 else CONT, b"x", fin=False) for i in range(count))
-    return data + frame(CONT, b"x")
-
-
-@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
-def test_100000_one_byte_fragments_cost_linear_time() -> None:
-    """CVE-2026-48779 (ws): 10x the fragments must cost about 10x the time, not 100x."""
-    data = one_byte_fragments(100_000)
-
-    def run(count: int) -> float:
-        conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=200_000))
-        part = data[: count * 7]  # each one-byte masked frame is 7 bytes
-        start = time.perf_counter()
-        feed(conn, [part[i : i + 4096] for i in range(0, len(part), 4096)])
-        return time.perf_counter() - start
-
-    small, large = run(10_000), run(100_000)
-    assert large < small * 30  # linear: 10x the input costs ~10x, not ~100x
-
-
-def test_100000_one_byte_fragments_hold_bounded_memory() -> None:
-    """CVE-2026-48779 (ws): the retained part count, not bytes, exhausted memory."""
-    data = one_byte_fragments(100_000)
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_fragments=200_000))
-    tracemalloc.start()
-    events = feed(conn, [data[i : i + 4096] for i in range(0, len(data), 4096)])
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert events == [BinaryMessage(b"x" * 100_001)]
-    assert peak < 2_000_000  # a list of 100,000 parts alone would take several MB
-
-
-def test_one_byte_fragments_past_the_default_cap_fail_with_1009() -> None:
-    conn = Connection(Role.SERVER, limits=WebSocketLimits(max_message_size=1 << 16))
-    data = b"".join(frame(BINARY if i == 0 else CONT, b"x", fin=False) for i in range(5000))
-    assert failure(feed(conn, [data])).code == 1009
-
-
-@pytest.mark.perf  # timed: deselected by scripts/test.sh (run with -m perf)
-def test_message_fed_one_byte_per_chunk_costs_linear_time() -> None:
-    def run(length: int) -> float:
-        data = frame(BINARY, b"y" * length)
-        conn = Connection(Role.SERVER)
-        start = time.perf_counter()
-        for index in range(len(data)):
-            conn.receive_data(data[index : index + 1])
-        assert conn.events_received() == [BinaryMessage(b"y" * length)]
-        return time.perf_counter() - start
-
-    assert run(200_000) < run(20_000) * 30
-
-
-# ------------------------------------------------------------------- streaming mode
-
-
-def test_streaming_mode_hands_out_pieces_as_they_arrive() -> None:
-    conn = Connection(Role.SERVER, stream_messages=True)
-    data = frame(BINARY, b"0123456789", fin=False) + frame(CONT, b"abc")
-    events = feed(conn, [data[:10], data[10:]])
-    assert [bytes(e.data) for e in events if isinstance(e, MessageChunk)] == [
-        b"0123",
-        b"456789",
-        b"abc",
-    ]
-    assert [(e.first, e.last) for e in events if isinstance(e, MessageChunk)] == [
-        (True, False),
-        (False, False),
-        (False, True),
-    ]
-
-
-def test_streaming_text_pieces_are_whole_code_points() -> None:
-    conn = Connection(Role.SERVER, stream_messages=True)
-    data = frame(TEXT, "€uro".encode())
-    events = feed(conn, byte_by_byte(data))
-    text = [e.data for e in events if isinstance(e, MessageChunk)]
-    assert "".join(text) == "€uro"  # type: ignore[arg-type]
-    assert all(isinstance(t, str) for t in text)
-    assert "€" in text
 
 
 # ------------------------------------------------------------------- closing
@@ -298,31 +144,6 @@ def test_data_frames_are_still_received_while_closing() -> None:
     server = Connection(Role.SERVER)
     server.send_close()
     assert feed(server, [frame(TEXT, b"in flight")]) == [TextMessage("in flight")]
-
-
-def test_send_misuse_raises() -> None:
-    conn = Connection(Role.CLIENT)
-    with pytest.raises(ValueError, match="125"):
-        conn.send_ping(b"x" * 126)
-    with pytest.raises(TypeError, match="bytes-like"):
-        conn.send_ping(5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="str"):
-        conn.send_close(1000, b"bytes")  # type: ignore[arg-type]
-    with pytest.raises(InvalidState):
-        conn.send_continuation(b"x", fin=True)
-    conn.send_text("a", fin=False)
-    with pytest.raises(InvalidState, match="fragmented"):
-        conn.send_binary(b"b")
-
-
-def test_fragmented_send_round_trips() -> None:
-    client, server = Connection(Role.CLIENT), Connection(Role.SERVER)
-    client.send_text("ab", fin=False)
-    client.send_ping(b"!")
-    client.send_continuation("cd", fin=False)
-    client.send_continuation("ef", fin=True)
-    server.receive_data(b"".join(client.data_to_send()))
-    assert server.events_received() == [Ping(b"!"), TextMessage("abcdef")]
 
 
 # ------------------------------------------------------------------- every split
@@ -404,10 +225,6 @@ def test_ping_payloads_of_0_to_125_bytes_are_answered() -> None:
         payload = bytes(range(size))
         assert feed(conn, [frame(PING, payload)]) == [Ping(payload)]
         assert conn.data_to_send() == [bytes([0x8A, size]) + payload]
-
-
-def test_opcode_enum_values() -> None:
-    assert [int(o) for o in Opcode] == [0, 1, 2, 8, 9, 10]
 
 
 def test_deferred_failure_lets_earlier_messages_be_answered_first() -> None:
@@ -533,17 +350,6 @@ def test_a_reused_receive_buffer_is_never_kept(stream: bool, cuts: list[int]) ->
     assert _merge_chunks(events) == _merge_chunks(server_events(data, stream_messages=stream))
 
 
-def test_frame_now_is_the_general_send_path_for_the_common_case() -> None:
-    for message in ["", "é" * 50, "x" * 16383, b"", b"\x00" * 125, b"\x01" * 126, b"b" * 65535]:
-        general = Connection(Role.SERVER)
-        if isinstance(message, str):
-            general.send_text(message)
-        else:
-            general.send_binary(message)
-        fast = Connection(Role.SERVER).frame_now(message)
-        assert fast == b"".join(general.data_to_send()), len(message)
-
-
 def _may_frame_now(conn: Connection) -> bool:
     """frame_now()'s conditions, spelled out (the connection keeps them as one flag)."""
     return (
@@ -581,24 +387,6 @@ def test_the_frame_now_flag_follows_every_change_of_state(steps: list[str]) -> N
             _STEPS[step](conn)
         assert conn._frame_now_ok is _may_frame_now(conn), steps
         assert (conn.frame_now(b"x") is not None) is _may_frame_now(conn)
-
-
-def test_frame_now_declines_what_needs_the_general_path() -> None:
-    assert Connection(Role.CLIENT).frame_now(b"masked") is None
-    assert Connection(Role.SERVER).frame_now(b"x" * 65536) is None
-    assert Connection(Role.SERVER).frame_now("x" * 16384) is None
-    assert Connection(Role.SERVER).frame_now(bytearray(b"x")) is None  # type: ignore[arg-type]
-    queued = Connection(Role.SERVER)
-    queued.send_ping(b"first")
-    assert queued.frame_now(b"after the ping") is None
-    fragmenting = Connection(Role.SERVER)
-    fragmenting.send_binary(b"part", fin=False)
-    fragmenting.data_to_send()
-    assert fragmenting.frame_now(b"x") is None
-    closing = Connection(Role.SERVER)
-    closing.send_close()
-    closing.data_to_send()
-    assert closing.frame_now(b"x") is None
 
 
 def _may_take_whole_frames(conn: Connection) -> bool:

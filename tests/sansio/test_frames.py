@@ -78,3 +78,7 @@ def test_encode_close_payload_rejects_misuse() -> None:
         encode_close_payload(1000, "x" * 124)
     with pytest.raises(ValueError, match="requires a close code"):
         encode_close_payload(None, "reason")
+
+
+def test_opcode_enum_values() -> None:
+    assert [int(o) for o in Opcode] == [0, 1, 2, 8, 9, 10]

@@ -5,14 +5,29 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from framewire.sansio.connection import Connection, Role
-from framewire.sansio.events import Event
+from framewire.sansio.events import ConnectionFailed, Event
 from framewire.sansio.frames import encode_frame_header
 from framewire.sansio.mask import py_apply_mask
 from tests.sansio.splits import byte_by_byte, split_at
 
-__all__ = ["MASK", "byte_by_byte", "feed", "frame", "server_events", "split_at"]
+__all__ = [
+    "BINARY",
+    "CLOSE",
+    "CONT",
+    "MASK",
+    "PING",
+    "PONG",
+    "TEXT",
+    "byte_by_byte",
+    "failure",
+    "feed",
+    "frame",
+    "server_events",
+    "split_at",
+]
 
 MASK = b"\x37\xfa\x21\x3d"
+TEXT, BINARY, CONT, CLOSE, PING, PONG = 1, 2, 0, 8, 9, 10  # opcodes, as plain ints
 
 
 def frame(
@@ -49,3 +64,10 @@ def server_events(
     """Decode client bytes with a fresh server connection."""
     conn = Connection(Role.SERVER, **kwargs)  # type: ignore[arg-type]
     return feed(conn, chunks if chunks is not None else [data])
+
+
+def failure(events: Sequence[object]) -> ConnectionFailed:
+    """Return the one ConnectionFailed among ``events`` (asserting there is exactly one)."""
+    failures = [e for e in events if isinstance(e, ConnectionFailed)]
+    assert len(failures) == 1, events
+    return failures[0]
