@@ -2,7 +2,8 @@
 
 Each test counts the pings the peer received and the pongs it sent back, and moves the clock to
 just before and just after each deadline: a keepalive that never pings, pings late, or ignores
-pongs fails here without any test waiting for real time to pass.
+pongs fails here without any test waiting for real time to pass. The last two tests run
+end to end on 127.0.0.1: a silent peer closed by the ping timeout, and real pongs counted.
 """
 
 from __future__ import annotations
@@ -13,12 +14,17 @@ from typing import Any
 
 import pytest
 
+import framewire
 from framewire import ConnectionClosedError
 from framewire.aio.ws.keepalive import PingTracker
+from framewire.aio.ws.websocket import WebSocket
 from framewire.exceptions import InvalidState
 from framewire.sansio.connection import State
 from framewire.sansio.events import CloseReceived, Ping
 from tests.aio.fakes import ManualClock, open_websocket
+from tests.aio.helpers import run_with_server
+from tests.conformance.rawclient import RawClient
+from tests.waiting import wait_until
 
 INTERVAL = 20.0
 TIMEOUT = 10.0
@@ -214,3 +220,59 @@ def test_a_pong_resolves_its_ping_and_every_earlier_one() -> None:
         assert third.exception() is closed
 
     run(main)
+
+
+def test_silent_peer_is_closed_by_the_ping_timeout() -> None:
+    closed: asyncio.Future[tuple[int | None, str]] | None = None
+
+    async def handler(ws: WebSocket) -> None:
+        try:
+            await ws.recv()
+        except ConnectionClosedError as exc:
+            assert closed is not None
+            sent = ws.connection.close_sent
+            closed.set_result((sent[0] if sent else None, str(exc)))
+
+    async def scenario(port: int) -> None:
+        nonlocal closed
+        closed = asyncio.get_running_loop().create_future()
+        client = await RawClient.connect(port)  # never answers pings
+        code, text = await asyncio.wait_for(closed, 10)
+        assert code == 1011
+        assert "keepalive ping timeout" in text and "blocked" in text
+        client.writer.close()
+
+    run_with_server(scenario, handler, ping_interval=0.2, ping_timeout=0.3)
+
+
+def test_keepalive_pings_answered_keep_the_connection_open(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """End to end: the server's keepalive pings reach a real client, whose pongs come back.
+    Counted at the server: pings registered, pongs matched (the tests above check each
+    deadline on a manual clock)."""
+    pings = pongs = 0
+    register, pong_received = PingTracker.register, PingTracker.pong_received
+
+    def counting_register(self: PingTracker, payload: bytes) -> Any:
+        nonlocal pings
+        pings += 1
+        return register(self, payload)
+
+    def counting_pong_received(self: PingTracker, payload: bytes) -> None:
+        nonlocal pongs
+        pongs += payload in self._waiting
+        pong_received(self, payload)
+
+    monkeypatch.setattr(PingTracker, "register", counting_register)
+    monkeypatch.setattr(PingTracker, "pong_received", counting_pong_received)
+
+    async def scenario(port: int) -> None:
+        async with framewire.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as ws:
+            await wait_until(lambda: pongs >= 3, what="three keepalive rounds answered")
+            assert pings >= 3
+            await ws.send("still here")
+            assert await ws.recv() == "still here"
+            assert ws.close_code is None
+
+    run_with_server(scenario, ping_interval=0.05, ping_timeout=5)
