@@ -1,6 +1,6 @@
 """Every limit of the chat app, with its default, in one table (ChatLimits).
 
-docs/topics/limits.md lists the same table; tests/chat/test_limits_doc.py checks that the two
+docs/topics/limits.md lists the same table; tests/test_limits_doc.py checks that the two
 agree. Sizes are bytes, durations seconds, rates per second.
 """
 
