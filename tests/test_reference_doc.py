@@ -72,3 +72,18 @@ def test_every_exported_name_is_in_the_docs() -> None:
     for module in (framewire, framewire.http):
         missing = [name for name in module.__all__ if not _documented(name, everything)]
         assert missing == [], f"{module.__name__}: {missing}"
+
+
+def test_every_keyword_argument_is_described_in_the_docstring_too() -> None:
+    """The reference's options table and the docstrings of serve() and connect() name the
+    same arguments (each docstring those its function takes)."""
+    options = {field.name for field in dataclasses.fields(WebSocketOptions)}
+    for function in (framewire.serve, framewire.connect):
+        keywords = options | {
+            parameter.name
+            for parameter in inspect.signature(function.__init__).parameters.values()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY
+        }
+        docstring = inspect.getdoc(function) or ""
+        missing = sorted(name for name in keywords if not re.search(rf"\b{name}\b", docstring))
+        assert missing == [], f"{function.__name__}: {missing}"

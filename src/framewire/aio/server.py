@@ -375,6 +375,8 @@ class serve:
         max_message_size: largest message accepted (default 1 MiB; None: no limit).
         max_fragments: most frames per message (default derived from max_message_size).
         max_queue: messages buffered before reading pauses (16).
+        max_queue_bytes: bytes buffered before reading pauses (4 x max_message_size, at
+            least 1 MiB).
         write_limit: write-buffer high-water mark (64 KiB); send() waits above it.
         ping_interval, ping_timeout: keepalive (20, 20); None disables.
         open_timeout: handshake deadline (10); close_timeout: closing handshake deadline (10).
@@ -382,6 +384,9 @@ class serve:
         process_request: an async callable(Request) -> Response | None run on upgrade requests.
         http_limits: HTTPLimits for request parsing.
         extra_headers: more header fields for the 101 response.
+        server_header: the Server field of responses ("framewire"); None leaves it out.
+        sock: an already bound socket to listen on, instead of host and port.
+        backlog: the listening socket's queue of connections not yet accepted (1024).
         max_connections: most open connections, HTTP and WebSocket together (10,000); past it
             a new connection gets 503 and is closed, and the others are served as before.
     """

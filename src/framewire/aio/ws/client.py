@@ -153,8 +153,9 @@ class connect:
         subprotocols: subprotocols to offer, in order of preference.
         extra_headers: more header fields for the request.
         compression: "deflate" (default) or None; or a DeflateConfig.
-        max_message_size, max_fragments, max_queue, write_limit, ping_interval, ping_timeout,
-        open_timeout, close_timeout: as for serve().
+        sock: an already connected socket to use instead of connecting to the URI's host.
+        max_message_size, max_fragments, max_queue, max_queue_bytes, write_limit,
+        ping_interval, ping_timeout, open_timeout, close_timeout: as for serve().
 
     Raises:
         InvalidURI, InvalidHandshake (InvalidStatus for a non-101 answer), OSError,
