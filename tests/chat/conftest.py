@@ -491,13 +491,22 @@ def chat_process(tmp_path: Path) -> Iterator[StartChatProcess]:
 
 
 @pytest.fixture(scope="module")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+def redis_server_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """One redis-server per test module, stopped at its end."""
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def redis_server(redis_server_process: RedisServer) -> RedisServer:
+    """The module's redis-server, running: started again if a test before killed it and
+    failed before restarting it, so that one failure does not fail the tests after it."""
+    redis_server_process.start()
+    return redis_server_process
 
 
 @pytest.fixture
