@@ -37,6 +37,34 @@ def test_broadcast_reaches_every_client_and_skips_a_slow_one() -> None:
     run_with_server(scenario, handler)
 
 
+def test_broadcast_hands_listeners_that_never_sent_to_the_poller_and_they_still_talk() -> None:
+    from framewire.aio.ws import socket_poller
+
+    connections: list[WebSocket] = []
+
+    async def echo_after_joining(ws: WebSocket) -> None:
+        connections.append(ws)
+        async for message in ws:
+            await ws.send(message)
+
+    async def scenario(port: int) -> None:
+        clients = [await framewire.connect(f"ws://127.0.0.1:{port}/") for _ in range(3)]
+        await wait_until(lambda: len(connections) == 3, what="three handlers")
+        assert all(ws._polled is None for ws in connections)  # none has read a frame yet
+        assert framewire.broadcast(connections, "first") == 3
+        polled = socket_poller._Poller is not None
+        assert all((ws._polled is not None) is polled for ws in connections)
+        assert framewire.broadcast(connections, b"second") == 3
+        for number, ws in enumerate(clients):
+            assert await ws.recv() == "first"
+            assert await ws.recv() == b"second"
+            await ws.send(f"echo {number}")  # read by the Poller now
+            assert await ws.recv() == f"echo {number}"
+            await ws.close()
+
+    run_with_server(scenario, echo_after_joining, compression=None)
+
+
 def test_broadcast_overflow_policies() -> None:
     connections: dict[str, WebSocket] = {}
 
@@ -65,6 +93,41 @@ def test_broadcast_overflow_policies() -> None:
         )
         await fast.close()
         slow.writer.close()
+
+    run_with_server(scenario, handler, compression=None, close_timeout=1)
+
+
+def test_broadcast_of_small_messages_stops_at_a_stalled_reader() -> None:
+    # Small messages go out in one send() while a socket has nothing queued; once the stalled
+    # reader's kernel buffer is full the rest queues, and from then on its buffer limit rules.
+    connections: dict[str, WebSocket] = {}
+
+    async def handler(ws: WebSocket) -> None:
+        assert ws.request is not None
+        connections[ws.request.path] = ws
+        await ws.wait_closed()
+
+    async def scenario(port: int) -> None:
+        stalled = await RawClient.connect(port, path="/stalled", limit=4096)  # never reads
+        fast = await framewire.connect(f"ws://127.0.0.1:{port}/fast", max_message_size=None)
+        await wait_until(lambda: len(connections) == 2, what="both handlers")
+        message = "m" * 1000
+        sent = 0
+        # Loopback's kernel buffers take a few MiB before anything queues in the transport.
+        while sent < 100_000 and framewire.broadcast(connections.values(), message) == 2:
+            sent += 1
+            await asyncio.sleep(0)  # let the fast client read
+        assert 0 < sent < 100_000, "the stalled reader was never skipped"
+        assert connections["/stalled"].buffered_amount > 0
+        for _ in range(10):
+            await asyncio.sleep(0)
+            assert framewire.broadcast(connections.values(), message) == 1
+        limit = connections["/stalled"].write_limit
+        assert connections["/stalled"].buffered_amount <= limit + 1004
+        for _ in range(sent + 11):
+            assert await asyncio.wait_for(fast.recv(), 5) == message
+        await fast.close()
+        stalled.writer.close()
 
     run_with_server(scenario, handler, compression=None, close_timeout=1)
 

@@ -43,13 +43,24 @@ def broadcast(
     """
     if isinstance(message, str):
         opcode, payload = _TEXT, message.encode("utf-8")
+        direct: str | bytes = message
     else:
         opcode, payload = _BINARY, bytes(message)
+        direct = payload
     plain_frame: bytes | None = None
     compressed_frames: dict[tuple[int, int, int], bytes] = {}
     delivered = 0
     for websocket in connections:
         connection = websocket.connection
+        # The commonest case in one C call: an open, uncompressed server connection whose
+        # socket has nothing queued (so no buffer limit can be exceeded) frames and sends the
+        # message itself, as ws.send() does (benchmarks/run.py, broadcast rows).
+        polled = websocket._polled
+        if polled is None:
+            polled = websocket._polled_now()
+        if polled is not None and polled.send_message(connection, direct):
+            delivered += 1
+            continue
         transport = websocket.transport
         if (
             transport is None

@@ -173,6 +173,16 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
             if self._polled is not None and self._reading_paused:
                 self._polled.pause()
 
+    def _polled_now(self) -> PolledSocket | None:
+        """The PolledSocket, handing the socket to the Poller now if no read did yet.
+
+        For broadcast(): most receivers of a chat never send, and their frames would otherwise
+        go out through asyncio's transport (benchmarks/run.py, broadcast rows).
+        """
+        if self._may_poll and not self._closing_transport:
+            self._start_polling()
+        return self._polled
+
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the state machine, act on the events, wake the reader.
 
