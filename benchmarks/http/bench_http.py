@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import random
 import re
 import shutil
@@ -40,6 +41,8 @@ BODY = b"Hello, world!"
 STATIC_DIRECTORY = Path(__file__).resolve().parent.parent / "build" / "http"
 STATIC_FILE_SIZE = 1024 * 1024
 # Row -> (path, response body bytes).
+# Server on the first allowed CPU, load generator on the second (none pinned on one CPU).
+CPUS = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
 ROWS = {"hello": ("/hello", len(BODY)), "static": ("/static/big.bin", STATIC_FILE_SIZE)}
 
 
@@ -61,7 +64,7 @@ def free_port() -> int:
 
 def serve_framewire(port: int) -> None:
     """Run framewire's App on 127.0.0.1:port until killed."""
-    from framewire.aio.http1.protocol import HTTP1ServerProtocol
+    import framewire
     from framewire.http.app import App
     from framewire.http.messages import Request, Response
 
@@ -74,11 +77,8 @@ def serve_framewire(port: int) -> None:
     app.static("/static", str(STATIC_DIRECTORY))
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(
-            lambda: HTTP1ServerProtocol(app.handle_http, None), "127.0.0.1", port, backlog=1024
-        )
-        async with server:
+        # As a user serves an App: framewire.serve() also takes WebSocket upgrades on the port.
+        async with framewire.serve(app, "127.0.0.1", port, backlog=1024) as server:
             await server.serve_forever()
 
     asyncio.run(main())
@@ -119,6 +119,7 @@ def check_response(port: int, path: str, length: int) -> None:
 def run_wrk(port: int, duration: float, connections: int, path: str) -> float:
     output = subprocess.run(
         [
+            *(["taskset", "-c", str(CPUS[1])] if len(CPUS) > 1 else []),
             "wrk",
             "-t1",
             f"-c{connections}",
@@ -175,11 +176,18 @@ def run_asyncio_client(port: int, duration: float, connections: int, path: str) 
     return result
 
 
+def _pinned(target: Callable[[int], None], port: int) -> None:
+    """Run ``target(port)`` on the first allowed CPU, as benchmarks/run.py pins its servers."""
+    if CPUS:
+        os.sched_setaffinity(0, {CPUS[0]})
+    target(port)
+
+
 def measure(name: str, target: Callable[[int], None], args: argparse.Namespace, row: str) -> float:
     """Start one server, load ``row`` on it (after a 1 s warm-up), return requests/s."""
     path, length = ROWS[row]
     port = free_port()
-    server = multiprocessing.Process(target=target, args=(port,), daemon=True)
+    server = multiprocessing.Process(target=_pinned, args=(target, port), daemon=True)
     server.start()
     try:
         wait_listening(port)

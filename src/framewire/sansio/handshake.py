@@ -86,6 +86,8 @@ class ServerHandshakeResult:
 def is_websocket_upgrade(head: RequestHead) -> bool:
     """Return whether ``head`` asks for a WebSocket upgrade and carries no body."""
     headers = head.headers
+    if "Upgrade" not in headers:  # a plain request: the commonest case
+        return False
     if "websocket" not in split_tokens(headers.get_all("Upgrade")):
         return False
     if "Transfer-Encoding" in headers:

@@ -45,7 +45,10 @@ class RequestHead:
     @property
     def keep_alive(self) -> bool:
         """Return whether the client allows another request on this connection (RFC 9112 9.3)."""
-        tokens = split_tokens(self.headers.get_all("Connection"))
+        values = self.headers.get_all("Connection")
+        if not values:  # the commonest case
+            return self.http_version != "1.0"
+        tokens = split_tokens(values)
         if "close" in tokens:
             return False
         if self.http_version == "1.0":
@@ -55,8 +58,9 @@ class RequestHead:
     @property
     def expects_continue(self) -> bool:
         """Return whether the client waits for "100 Continue" before sending the body."""
-        return any(
-            value.strip(" \t").lower() == "100-continue" for value in self.headers.get_all("Expect")
+        values = self.headers.get_all("Expect")
+        return bool(values) and any(
+            value.strip(" \t").lower() == "100-continue" for value in values
         )
 
 

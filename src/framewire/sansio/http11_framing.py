@@ -137,6 +137,11 @@ class MessageParser(BodyFraming):
             raise RuntimeError(f"no complete message to move past (state: {self._state.value})")
         self._reset_message()
         self._state = _START_LINE
+        if self._start == len(self._buffer) and not self._eof:
+            # Nothing pipelined behind the message (the commonest case): nothing to parse.
+            del self._buffer[:]
+            self._start = self._scan = 0
+            return
         self._run()
 
     # Hooks.

@@ -93,6 +93,8 @@ class HTTP1ServerProtocol(TransportProtocol):
     _continue_sent = False
     _closing = False
     _bytes_while_busy = 0
+    _peer: tuple[str, int] | None = None
+    _peer_known = False
 
     def __init__(
         self,
@@ -142,11 +144,13 @@ class HTTP1ServerProtocol(TransportProtocol):
         return parser
 
     def _remote_address(self) -> tuple[str, int] | None:
-        transport = self._transport
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        if isinstance(peer, tuple) and len(peer) >= 2:
-            return (str(peer[0]), int(peer[1]))
-        return None
+        if not self._peer_known:  # asked once per connection, not per request
+            transport = self._transport
+            peer = transport.get_extra_info("peername") if transport is not None else None
+            if isinstance(peer, tuple) and len(peer) >= 2:
+                self._peer = (str(peer[0]), int(peer[1]))
+            self._peer_known = transport is not None
+        return self._peer
 
     def buffer_updated(self, nbytes: int) -> None:
         """Hand a plain upgrade request that arrived whole to fast_upgrade; else as any data."""
@@ -179,9 +183,7 @@ class HTTP1ServerProtocol(TransportProtocol):
         """Feed the parser and act on its events."""
         if self._state in (_CLOSED, _HANDED_OFF):
             return  # lingering close: drop what the client still sends
-        if self._state is _WAITING and self._timer_kind == "keepalive":
-            self._start_timer(self._limits.header_timeout, self._on_header_timeout)
-        elif self._state is _BUSY and self._message_complete:
+        if self._state is _BUSY and self._message_complete:
             # Pipelined bytes wait in the parser: bound them by pausing the socket.
             self._bytes_while_busy += len(data)
             if self._bytes_while_busy > self._limits.max_head_size:
@@ -189,6 +191,10 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._parser.receive_data(data)
         self._process_events()
         self._check_parse_budget()
+        if self._state is _WAITING and self._timer_kind == "keepalive":
+            # Part of a head arrived on an idle connection: it now has header_timeout to
+            # finish. (A whole head cancelled the idle timer already, without this step.)
+            self._start_timer(self._limits.header_timeout, self._on_header_timeout)
 
     def _check_parse_budget(self) -> None:
         """When the parser stopped at its step budget, finish parsing in later loop turns."""
@@ -271,10 +277,11 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._head = head
         self._message_complete = False
         self._continue_sent = False
-        if is_websocket_upgrade(head) and self._upgrade_handler is not None:
+        upgrade = is_websocket_upgrade(head)
+        if upgrade and self._upgrade_handler is not None:
             self._upgrade_head = head  # handed off at EndOfMessage, which follows at once
             return
-        if is_websocket_upgrade(head):
+        if upgrade:
             handler: HTTPHandler = upgrade_unsupported
         else:
             handler = self._http_handler or upgrade_required
@@ -412,8 +419,10 @@ class HTTP1ServerProtocol(TransportProtocol):
         self._bytes_while_busy = 0
         self._set_reading_paused("pipelined", False)
         self._set_reading_paused("body", False)
-        self._parser.next_request()
-        self._process_events()
+        parser = self._parser
+        parser.next_request()
+        if not parser.is_idle:  # a pipelined request, or part of one, is buffered
+            self._process_events()
         self._check_parse_budget()
         if self._state is not _WAITING:
             return

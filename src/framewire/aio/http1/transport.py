@@ -122,6 +122,8 @@ class TransportProtocol(asyncio.BufferedProtocol):
             waiter.exception()  # nobody may be waiting any more: mark it retrieved
 
     def _set_reading_paused(self, reason: str, paused: bool) -> None:
+        if not paused and not self._read_pause_reasons:
+            return  # the commonest call, twice per request: nothing to resume
         transport = self._transport
         if transport is None or self._state in (_HANDED_OFF, _CLOSED):
             return
