@@ -3,7 +3,7 @@
 Headers and a bytes body go out in one transport.write. Streamed bodies wait for the transport's
 write buffer to drain between pieces, so a slow client holds back the producer instead of
 filling memory. Files go through loop.sendfile (which falls back to reads when the transport
-cannot sendfile, e.g. TLS).
+cannot sendfile, e.g. TLS), or are read piece by piece where the loop has no sendfile (uvloop).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = ["ResponseSink", "send_response"]
 logger = logging.getLogger("framewire.http")
 
 _SMALL_BODY = 64 * 1024  # bodies up to this size are copied to go out with the head
+_FILE_PIECE = 256 * 1024  # what a file is read in where the loop cannot sendfile (uvloop)
 _COMPUTED = frozenset({"content-length", "transfer-encoding"})
 _date_cache: tuple[int, str] = (0, "")
 
@@ -219,5 +220,23 @@ async def _send_file(
             return keep_alive
         await sink.wait_drained()
         loop = asyncio.get_running_loop()
-        await loop.sendfile(sink.transport, file, body.offset, length, fallback=True)
+        try:
+            await loop.sendfile(sink.transport, file, body.offset, length, fallback=True)
+        except NotImplementedError:  # uvloop has no loop.sendfile(): it raises before writing
+            await _copy_file(sink, file, body.offset, length)
     return keep_alive
+
+
+async def _copy_file(sink: ResponseSink, file: IO[bytes], offset: int, length: int) -> None:
+    """Write ``length`` bytes of ``file`` from ``offset``, read in a thread piece by piece, each
+    written once the previous one drained below the high-water mark."""
+    loop = asyncio.get_running_loop()
+    file.seek(offset)
+    remaining = length
+    while remaining:
+        piece = await loop.run_in_executor(None, file.read, min(remaining, _FILE_PIECE))
+        if not piece:
+            raise OSError(f"{file.name!r} shrank while it was being sent")
+        remaining -= len(piece)
+        sink.write(piece)
+        await sink.wait_drained()
