@@ -100,33 +100,25 @@ def test_broadcast_overflow_policies() -> None:
 def test_broadcast_of_small_messages_stops_at_a_stalled_reader() -> None:
     # Small messages go out in one send() while a socket has nothing queued; once the stalled
     # reader's kernel buffer is full the rest queues, and from then on its buffer limit rules.
-    connections: dict[str, WebSocket] = {}
+    connections: list[WebSocket] = []
 
     async def handler(ws: WebSocket) -> None:
-        assert ws.request is not None
-        connections[ws.request.path] = ws
+        connections.append(ws)
         await ws.wait_closed()
 
     async def scenario(port: int) -> None:
-        stalled = await RawClient.connect(port, path="/stalled", limit=4096)  # never reads
-        fast = await framewire.connect(f"ws://127.0.0.1:{port}/fast", max_message_size=None)
-        await wait_until(lambda: len(connections) == 2, what="both handlers")
+        stalled = await RawClient.connect(port, limit=4096)  # never reads
+        await wait_until(lambda: len(connections) == 1, what="the handler")
         message = "m" * 1000
         sent = 0
         # Loopback's kernel buffers take a few MiB before anything queues in the transport.
-        while sent < 100_000 and framewire.broadcast(connections.values(), message) == 2:
+        while sent < 100_000 and framewire.broadcast(connections, message) == 1:
             sent += 1
-            await asyncio.sleep(0)  # let the fast client read
         assert 0 < sent < 100_000, "the stalled reader was never skipped"
-        assert connections["/stalled"].buffered_amount > 0
         for _ in range(10):
             await asyncio.sleep(0)
-            assert framewire.broadcast(connections.values(), message) == 1
-        limit = connections["/stalled"].write_limit
-        assert connections["/stalled"].buffered_amount <= limit + 1004
-        for _ in range(sent + 11):
-            assert await asyncio.wait_for(fast.recv(), 5) == message
-        await fast.close()
+            assert framewire.broadcast(connections, message) == 0
+        assert 0 < connections[0].buffered_amount <= connections[0].write_limit + 1004
         stalled.writer.close()
 
     run_with_server(scenario, handler, compression=None, close_timeout=1)

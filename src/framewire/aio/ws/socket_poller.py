@@ -7,11 +7,11 @@ costs about 1 µs per received message, a fifth of framewire's CPU time per smal
 framewire._speedups) is one descriptor the loop watches: its ``poll()`` reads every ready
 socket into the loop's shared receive buffer and calls ``buffer_updated(n)`` on its protocol.
 
-Only sockets of asyncio's own selector transports are taken over; TLS, uvloop and other loops
-keep reading through their transports, as they do without the accelerator
-(FRAMEWIRE_NO_SPEEDUPS=1). A ``DirectWriter`` (C) sends with one ``send()`` while the
-transport has nothing queued and hands the rest to ``transport.write()``, so closing, flow
-control and error reports stay with the transport.
+Only plain TCP sockets are taken over, of asyncio's selector transports or uvloop's TCP
+transports; TLS and other loops keep reading through their transports, as they do without
+the accelerator (FRAMEWIRE_NO_SPEEDUPS=1). A ``DirectWriter`` (C) sends with one ``send()``
+while the transport has nothing queued and hands the rest to ``transport.write()``, so closing,
+flow control and error reports stay with the transport.
 """
 
 from __future__ import annotations
@@ -115,6 +115,19 @@ def closes_at_once(transport: asyncio.WriteTransport) -> bool:
     return type(transport) is _PLAIN_TRANSPORT and not transport.get_write_buffer_size()
 
 
+def _is_pollable(loop: asyncio.AbstractEventLoop, transport: asyncio.Transport) -> bool:
+    """Whether ``transport`` is a plain TCP transport whose socket the Poller may read.
+
+    asyncio's own (``_SelectorSocketTransport`` on its selector loop), or uvloop's TCP
+    transport: both keep a paused socket open until after ``connection_lost()``, send what
+    was queued before what is written next, and report flow control the same way.
+    """
+    kind = type(transport)
+    if kind is _PLAIN_TRANSPORT:
+        return is_selector_loop(loop)
+    return kind.__name__ == "TCPTransport" and kind.__module__ == "uvloop.loop"
+
+
 def take_over_socket(
     loop: asyncio.AbstractEventLoop,
     transport: asyncio.Transport,
@@ -134,9 +147,7 @@ def take_over_socket(
     if (
         _Poller is None
         or _DirectWriter is None
-        or _PLAIN_TRANSPORT is None
-        or type(transport) is not _PLAIN_TRANSPORT
-        or not is_selector_loop(loop)
+        or not _is_pollable(loop, transport)
         or transport.is_closing()
     ):
         return None
