@@ -9,6 +9,8 @@ libraries their whole stack. Needs valgrind and the benchmark environment (setup
 
     python3 benchmarks/harness/count_server.py framewire_echo.py
     python3 benchmarks/harness/count_server.py picows_echo.py --mode rt --connections 64
+    python3 benchmarks/harness/count_server.py framewire_echo.py aiohttp_echo.py --mode rt \
+        --connections 64 --size 1024 --deflate          # the compressed 1 KiB row
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ def count(script: str, arguments: argparse.Namespace, duration: float) -> tuple[
             script,
             "--port",
             str(port),
+            *(["--deflate"] if arguments.deflate else []),
         ],
         cwd=BENCHMARKS / "servers",
         env=environment,
@@ -68,7 +71,8 @@ def count(script: str, arguments: argparse.Namespace, duration: float) -> tuple[
             [
                 str(LOADGEN),
                 *("--port", str(port), "--mode", arguments.mode),
-                *("--connections", str(arguments.connections), "--size", "64"),
+                *("--connections", str(arguments.connections), "--size", str(arguments.size)),
+                *(["--payload", "json", "--deflate"] if arguments.deflate else []),
                 *("--duration", str(duration)),
             ],
             capture_output=True,
@@ -100,6 +104,10 @@ def main() -> None:
     parser.add_argument("scripts", nargs="+", help="servers in benchmarks/servers/")
     parser.add_argument("--mode", default="handshake", help="loadgen mode (handshake, rt)")
     parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--size", type=int, default=64, help="message size (rt mode)")
+    parser.add_argument(
+        "--deflate", action="store_true", help="compression on (server --deflate, JSON text)"
+    )
     parser.add_argument("--duration", type=float, default=4, help="seconds of the shorter load")
     parser.add_argument("--pythonpath", default="", help="searched before the venv (a src/)")
     arguments = parser.parse_args()

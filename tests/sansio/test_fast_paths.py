@@ -4,7 +4,9 @@ its "not handled" value) and lets the general path run. Never a third answer.
 
     fast path                                   held to the general path
     parse_whole_frames (Python, C), through     Connection.receive_data + events_received with
-      Connection.receive_messages/receive_data    both receive fast paths turned off
+      Connection.receive_messages/receive_data    every receive fast path turned off
+    take_compressed_messages (with deflate)     the same (compressed messages alone, or sharing
+                                                  a DEFLATE context, among the valid units)
     parse_control_frame                         FrameDecoder.feed
     Connection.frame_now                        send_text / send_binary, then data_to_send
     DirectWriter.send_message (C, Linux)        the same; its bytes are read from a socket pair
@@ -16,7 +18,8 @@ its "not handled" value) and lets the general path run. Never a third answer.
 Inputs are valid ones with one fault, and each test is parametrized by the fault so that every
 kind gets its share of examples: frames with FIN clear, an RSV bit (RSV1 with or without
 deflate), a reserved opcode, wrong masking, a 16-bit, 64-bit or mismatched length, a control
-frame with length 126 or a longer payload, invalid UTF-8, a payload over max_message_size;
+frame with length 126 or a longer payload, invalid UTF-8, a payload over max_message_size,
+compressed text inflating to invalid UTF-8 or past max_message_size;
 sends after each change of state; upgrade requests with a field dropped, repeated or odd, an
 extra field, another request line, a bare LF, a malformed line; limits at, under and over what
 the input needs. A fast path loosened in any of these ways fails here. The C case of each test
@@ -101,6 +104,11 @@ def decline_whole_frames(data: object, masked: bool, max_size: int | None, out: 
     return 0
 
 
+def decline_compressed(data: object, position: int, *arguments: object) -> int:
+    """take_compressed_messages() that takes nothing: compressed frames go the general way."""
+    return position
+
+
 def decline_control_frame(data: object, expect_masked: bool) -> None:
     """parse_control_frame() that takes nothing: Connection makes its FrameDecoder."""
     return None
@@ -115,14 +123,25 @@ def decline_field_lines(*arguments: object) -> None:
 def receive_paths(
     whole_frames: Callable[..., int], control_frame: Callable[..., Any]
 ) -> Iterator[None]:
-    """Let Connection use these receive fast paths (the decliners: the general path only)."""
-    saved = connection_module.parse_whole_frames, connection_module.parse_control_frame
+    """Let Connection use these receive fast paths (the decliners: the general path only, and
+    then compressed frames go the general way too)."""
+    saved = (
+        connection_module.parse_whole_frames,
+        connection_module.parse_control_frame,
+        connection_module.take_compressed_messages,
+    )
     connection_module.parse_whole_frames = whole_frames
     connection_module.parse_control_frame = control_frame
+    if whole_frames is decline_whole_frames:
+        connection_module.take_compressed_messages = decline_compressed
     try:
         yield
     finally:
-        connection_module.parse_whole_frames, connection_module.parse_control_frame = saved
+        (
+            connection_module.parse_whole_frames,
+            connection_module.parse_control_frame,
+            connection_module.take_compressed_messages,
+        ) = saved
 
 
 @contextlib.contextmanager
@@ -157,6 +176,8 @@ FAULTS = [
     "control-over-125",
     "invalid-utf-8",
     "large",
+    "deflated-invalid-utf-8",  # RSV1 text whose inflated payload is not UTF-8
+    "deflated-large",  # RSV1, inflating past the smaller max_message_size values
 ]
 INVALID_UTF8 = [b"\xff", b"caf\xc3", b"\xed\xa0\x80", b"\xc0\xaf", b"ok\xf4\x90\x80\x80", b"\x80"]
 CLOSE_PAYLOADS = [
@@ -227,10 +248,24 @@ def encode(
 
 
 @st.composite
-def valid_units(draw: st.DrawFn, masked: bool) -> bytes:
+def valid_units(draw: st.DrawFn, masked: bool, deflate: bool = False) -> bytes:
     """A whole message in one frame (most often), a control frame, or a fragmented message,
-    perhaps with a control frame between its fragments."""
-    kind = draw(st.sampled_from(["message"] * 6 + ["control", "fragmented"]))
+    perhaps with a control frame between its fragments; with ``deflate``, also compressed
+    messages of one frame, each alone or two that share a DEFLATE context."""
+    kinds = ["message"] * 6 + ["control", "fragmented"]
+    kind = draw(st.sampled_from(kinds + (["compressed"] * 4 + ["shared"] * 2 if deflate else [])))
+    if kind in ("compressed", "shared"):
+        opcode = draw(st.sampled_from(DATA_OPCODES))
+        first = draw(payloads(opcode))
+        if kind == "compressed":
+            return encode(draw, opcode, deflated(first), masked=masked, rsv=0x40)
+        # The second message refers back to the first: the receiver's inflater keeps it.
+        compressor = zlib.compressobj(wbits=-15)
+        frames = []
+        for payload in (first, first + draw(payloads(opcode))):
+            data = compressor.compress(payload) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            frames.append(encode(draw, opcode, data[:-4], masked=masked, rsv=0x40))
+        return b"".join(frames)
     if kind == "message":
         opcode = draw(st.sampled_from(DATA_OPCODES))
         return encode(draw, opcode, draw(payloads(opcode)), masked=masked)
@@ -283,15 +318,21 @@ def faulty_frames(
         opcode, payload = 1, draw(st.sampled_from(INVALID_UTF8))
     elif fault == "large":
         payload = draw(st.binary(min_size=126, max_size=400))
+    elif fault == "deflated-invalid-utf-8":
+        opcode, rsv = 1, 0x40
+        payload = deflated(draw(st.text(max_size=5)).encode() + draw(st.sampled_from(INVALID_UTF8)))
+    elif fault == "deflated-large":
+        opcode, rsv = draw(st.sampled_from(DATA_OPCODES)), 0x40
+        payload = deflated(b"a" * draw(st.integers(100, 400)))
     return encode(draw, opcode, payload, masked=mask_bit, fin=fin, rsv=rsv, form=form)
 
 
 @st.composite
-def frame_streams(draw: st.DrawFn, masked: bool, fault: str) -> bytes:
+def frame_streams(draw: st.DrawFn, masked: bool, fault: str, deflate: bool = False) -> bytes:
     """Up to three valid units and, unless ``fault`` is "none", a frame with that fault among
     them (most often where the fast path meets it); whole, cut short, or followed by a few
     stray bytes."""
-    units = draw(st.lists(valid_units(masked), max_size=3))
+    units = draw(st.lists(valid_units(masked, deflate), max_size=3))
     if fault != "none":
         units.insert(draw(st.integers(0, len(units))), draw(faulty_frames(masked, fault)))
     data = b"".join(units)
@@ -422,7 +463,7 @@ def receive_cases(
     of the time) a closing handshake's frames cut only between frames."""
     setup = draw(setups)
     if draw(st.integers(0, 2)):
-        data = draw(frame_streams(setup.receives_masked, fault))
+        data = draw(frame_streams(setup.receives_masked, fault, setup.deflate))
         cuts = draw(st.just([]) | st.lists(st.integers(0, len(data)), max_size=3))
         chunks = split_at(data, cuts)
     else:

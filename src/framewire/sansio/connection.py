@@ -38,7 +38,7 @@ from framewire.sansio.mask import MaskSource
 from framewire.sansio.sending import SendingSide
 from framewire.sansio.speedups import BUILT
 from framewire.sansio.state import Role, State
-from framewire.sansio.whole_frames import parse_whole_frames
+from framewire.sansio.whole_frames import parse_whole_frames, take_compressed_messages
 
 if TYPE_CHECKING:
     from framewire.sansio.deflate import PerMessageDeflate
@@ -216,15 +216,29 @@ class Connection(SendingSide):
     def receive_messages(self, data: BytesLike, out: list[tuple[str | bytes, bool, bool]]) -> int:
         """Fast path for integrations that queue messages themselves, as the asyncio layer does.
 
-        Appends ``(payload, is_text, True)`` for each complete, unfragmented, uncompressed text
-        or binary frame at the start of ``data`` (``str`` for text, ``bytes`` for binary) and
-        returns how many bytes they took; the caller passes the rest, ``data[returned:]``, to
-        receive_data(). Returns 0 while a frame or message is partly received or after the
-        input ended. Call it only once events_received() is drained, so order is kept.
+        Appends ``(payload, is_text, True)`` for each complete, unfragmented text or binary
+        frame at the start of ``data`` (``str`` for text, ``bytes`` for binary), uncompressed
+        or, with permessage-deflate, compressed and inflated in one call, and returns how many
+        bytes they took; the caller passes the rest, ``data[returned:]``, to receive_data().
+        Returns 0 while a frame or message is partly received or after the input ended. Call
+        it only once events_received() is drained, so order is kept.
         """
         if not self._whole_frames_ok:
             return 0
-        return parse_whole_frames(data, not self._is_client, self.limits.max_message_size, out)
+        masked = not self._is_client
+        max_size = self.limits.max_message_size
+        position = parse_whole_frames(data, masked, max_size, out)
+        deflate = self.deflate
+        end = len(data)
+        while deflate is not None and position < end:
+            taken = take_compressed_messages(data, position, masked, deflate, max_size, out)
+            if taken in (position, end):
+                return taken
+            view = data if type(data) is memoryview else memoryview(data)
+            position = taken + parse_whole_frames(view[taken:], masked, max_size, out)
+            if position == taken:
+                return position
+        return position
 
     def apply_pending_failure(self) -> None:
         """Fail the connection now for the protocol error held back by ``defer_failure``."""

@@ -341,6 +341,38 @@ class PerMessageDeflate:
                 self._decompressor = None
         return pieces
 
+    def inflate_whole(
+        self, data: BytesLike, max_size: int | None, text: bool
+    ) -> str | bytes | None:
+        """The receive fast path's decompress(): a whole message of one frame, in one zlib call.
+
+        Returns the message (``str`` when ``text``), or None, with this object as it was, when
+        decompress() must take the frame instead: invalid data, past ``max_size``, invalid
+        UTF-8, more than one call's output, or a DEFLATE stream that ends inside the message.
+        So every message it returns is the one decompress() and the assembler give, and
+        every error is still theirs to report.
+        """
+        if len(data) > MAX_PIECE_SIZE:
+            return None
+        decompressor = self._decompressor
+        kept = decompressor is not None and not self._receive_reset
+        if decompressor is None:
+            decompressor = zlib.decompressobj(-_INFLATE_WINDOW_BITS)
+        before = decompressor.copy() if kept else None  # to undo a call that fails
+        limit = MAX_PIECE_SIZE if max_size is None else min(MAX_PIECE_SIZE, max_size + 1)
+        message: str | bytes | None = None
+        try:
+            output = decompressor.decompress(b"".join((data, _TAIL)), limit)
+            if len(output) < limit and not decompressor.unconsumed_tail and not decompressor.eof:
+                message = output.decode("utf-8") if text else output
+        except (zlib.error, UnicodeDecodeError):
+            pass
+        if message is None:
+            self._decompressor = before
+        elif not self._receive_reset:
+            self._decompressor = decompressor
+        return message
+
     def _inflate(
         self,
         data: BytesLike,

@@ -9,11 +9,12 @@ protocol side, WebSocketProtocol (aio/ws/protocol.py), which the event loop driv
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterable
 from typing import Any
 
 from framewire.aio.timers import Scheduler
 from framewire.aio.ws.protocol import WebSocketProtocol
+from framewire.aio.ws.socket_poller import SENT
 from framewire.aio.ws.websocket_methods import Message, WebSocketMethods
 from framewire.exceptions import ConnectionClosedOK
 from framewire.sansio.connection import Connection, State
@@ -228,7 +229,43 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
         except ConnectionClosedOK:
             raise StopAsyncIteration from None
 
-    async def _send(
+    def _send(
+        self,
+        message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
+        compress: bool,
+    ) -> Coroutine[Any, Any, None]:
+        """send() when send_message() declined: a whole ``str`` or ``bytes`` message of an
+        open connection that need not wait (a compressed one, most often) is framed and
+        written now, without a coroutine of its own (benchmarks/run.py, compressed rows);
+        everything else is the coroutine of _send_general()."""
+        connection = self.connection
+        kind = type(message)
+        if (
+            (kind is str or kind is bytes)
+            and not self._writing_paused
+            and connection.state is _OPEN
+            and connection.close_sent is None
+            and connection.sending_opcode is None
+        ):
+            # What _send_general() does for such a message, without its coroutine.
+            frame = connection.frame_now(message)  # type: ignore[arg-type]
+            if frame is not None:
+                self.write_frame(frame)
+                return SENT if SENT is not None else _done()
+            try:
+                if kind is str:
+                    connection.send_text(message, compress=compress)  # type: ignore[arg-type]
+                else:
+                    connection.send_binary(message, compress=compress)  # type: ignore[arg-type]
+            except Exception as error:  # raised when awaited, as from the coroutine
+                return _raise(error)
+            self.flush()
+            if self._writing_paused:
+                return self.wait_drained()
+            return SENT if SENT is not None else _done()
+        return self._send_general(message, compress)
+
+    async def _send_general(
         self,
         message: Message | BytesLike | Iterable[Message] | AsyncIterable[Message],
         compress: bool,
@@ -362,3 +399,11 @@ def _whole(data: str | bytes | memoryview) -> Message:
 async def _async_iter(items: Iterable[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
+
+
+async def _raise(error: Exception) -> None:
+    raise error
+
+
+async def _done() -> None:
+    return None
