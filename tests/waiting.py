@@ -8,6 +8,8 @@ deadline only bounds a failing test: a passing one returns as soon as the condit
   loop turn apart (most conditions hold within a few turns), then every few milliseconds.
 - wait_until_sync(): in plain code waiting for another process or thread.
 - loop_turns(): a deliberately slow coroutine yields a number of loop turns, not seconds.
+- run_within(): run a test's coroutine in a new event loop, failing it after ``timeout`` seconds,
+  so that every network test ends by itself.
 
 Where the test itself controls time (timers, keepalive, timeouts), use the manual clock of
 tests/aio/fakes.py instead; where something can signal, wait for an asyncio.Event or a future.
@@ -20,7 +22,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 
-__all__ = ["DEFAULT_TIMEOUT", "loop_turns", "wait_until", "wait_until_sync"]
+__all__ = ["DEFAULT_TIMEOUT", "loop_turns", "run_within", "wait_until", "wait_until_sync"]
 
 DEFAULT_TIMEOUT = 10.0  # seconds: generous, since it only bounds a failing test
 _POLL_INTERVAL = 0.005  # seconds between checks once the first loop turns did not suffice
@@ -82,3 +84,13 @@ def wait_until_sync(
         if time.monotonic() >= deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
         time.sleep(interval)  # the one polling sleep of the synchronous tests
+
+
+def run_within(main: Callable[[], Awaitable[object]], timeout: float) -> None:
+    """Run ``main()`` with asyncio.run(); TimeoutError when it takes over ``timeout`` seconds."""
+
+    async def bounded() -> None:
+        async with asyncio.timeout(timeout):
+            await main()
+
+    asyncio.run(bounded())

@@ -12,9 +12,9 @@ async with framewire.serve(handler, "127.0.0.1", 9001) as server:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from framewire._lazy import lazy_attributes
 from framewire.exceptions import (
     ConnectionClosed,
     ConnectionClosedError,
@@ -71,10 +71,4 @@ if TYPE_CHECKING:
     from framewire.aio.ws.websocket import WebSocket
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'framewire' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_attributes(__name__, _LAZY, globals(), __all__)

@@ -24,6 +24,7 @@ from typing import Any
 
 import framewire
 from tests.chat.redis_server import RedisServer, TcpProxy
+from tests.waiting import run_within
 
 # Bounds that only catch a hang: the documented times (2 s to fail a send, 5 s liveness) are
 # far below them, and a loaded 2-core machine must not fail the test on a slow turn.
@@ -31,10 +32,7 @@ NO_HANG = 10.0
 
 
 def run(main: Callable[[], Awaitable[None]], timeout: float = 40) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(main(), timeout)
-
-    asyncio.run(bounded())
+    run_within(main, timeout)
 
 
 @contextlib.asynccontextmanager

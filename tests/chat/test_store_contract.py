@@ -17,7 +17,7 @@ import pytest
 from framewire.chat.limits import ChatLimits
 from framewire.chat.store import ChatMessage, Draft, Store
 from tests.chat.redis_server import RedisServer
-from tests.waiting import wait_until
+from tests.waiting import run_within, wait_until
 
 LIMITS = ChatLimits()
 StoreFactory = Callable[[], Store]
@@ -38,10 +38,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
 
 
 def run(main: Callable[[], Awaitable[None]], timeout: float = 30) -> None:
-    async def bounded() -> None:
-        await asyncio.wait_for(main(), timeout)
-
-    asyncio.run(bounded())
+    run_within(main, timeout)
 
 
 class Opened:

@@ -21,7 +21,7 @@ import pytest
 
 import framewire
 from framewire.http import App, HTTPLimits, Request, Response, text_response
-from tests.waiting import wait_until
+from tests.waiting import run_within, wait_until
 
 TEST_TIMEOUT = 60.0  # seconds for one whole test
 PACE = 0.05  # seconds between a slowloris client's bytes
@@ -54,11 +54,7 @@ async def serving(header_timeout: float) -> AsyncIterator[int]:
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(TEST_TIMEOUT):
-            await main()
-
-    asyncio.run(bounded())
+    run_within(main, TEST_TIMEOUT)
 
 
 @dataclass

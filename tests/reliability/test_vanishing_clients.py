@@ -41,7 +41,7 @@ from tests.chat.conftest import (
     upload_dir_entries,
 )
 from tests.conformance.rawclient import client_frame
-from tests.waiting import wait_until
+from tests.waiting import run_within, wait_until
 
 TEST_TIMEOUT = 60.0  # seconds for one whole test
 CLEANUP_TIMEOUT = 10.0  # seconds for the server to let go of everything the clients held
@@ -129,11 +129,7 @@ async def assert_back_to(
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(TEST_TIMEOUT):
-            await main()
-
-    asyncio.run(bounded())
+    run_within(main, TEST_TIMEOUT)
 
 
 def port_of(server: framewire.Server) -> int:

@@ -49,6 +49,7 @@ from framewire.sansio.http11_encode import (
 )
 from tests.chat.conftest import FilePart, multipart, open_chat_server, post_upload
 from tests.conftest import c_twin_or_skip
+from tests.waiting import run_within
 
 TIMEOUT = 10.0
 BAD = {"CR": "\r", "LF": "\n", "CRLF": "\r\n", "NUL": "\x00"}
@@ -82,11 +83,7 @@ def status_of(raw: bytes) -> int:
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(TIMEOUT * 3):
-            await main()
-
-    asyncio.run(bounded())
+    run_within(main, TIMEOUT * 3)
 
 
 async def exchange(port: int, raw: bytes) -> bytes:

@@ -13,55 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-import subprocess
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 import framewire
+from tests.certificates import Certificate, make_certificate
+from tests.waiting import run_within
 
 TIMEOUT = 10.0
-
-
-@dataclass(frozen=True)
-class Certificate:
-    cert: Path
-    key: Path
-
-
-def make_certificate(directory: Path, name: str, subject_alt_names: str) -> Certificate:
-    """Make a self-signed certificate (P-256 key, valid one day) with the given SAN list."""
-    cert, key = directory / f"{name}.pem", directory / f"{name}.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            f"/CN={name}",
-            "-addext",
-            f"subjectAltName={subject_alt_names}",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    return Certificate(cert, key)
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +108,7 @@ async def wss_server(certificate: Certificate) -> AsyncIterator[int]:
 
 
 def run(main: Callable[[], Awaitable[None]]) -> None:
-    async def bounded() -> None:
-        async with asyncio.timeout(TIMEOUT * 3):
-            await main()
-
-    asyncio.run(bounded())
+    run_within(main, TIMEOUT * 3)
 
 
 async def negotiated_version(port: int, context: ssl.SSLContext) -> str | None:
