@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Make benchmarks/.venv with the contenders from PyPI and framewire from this checkout.
 # Usage: benchmarks/setup_env.sh            (idempotent; re-run after changing framewire)
-#        PYTHON=python3.12 benchmarks/setup_env.sh
+#        PYTHON=python3.13 VENV=benchmarks/.venv-3.13 benchmarks/setup_env.sh
+#        (then: python3 benchmarks/run.py --python benchmarks/.venv-3.13/bin/python)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 python="${PYTHON:-python3}"
-venv="$here/.venv"
+venv="${VENV:-$here/.venv}"
 
 if [[ ! -x "$venv/bin/python" ]]; then
     "$python" -m venv "$venv"

@@ -15,7 +15,8 @@ PACKAGE = Path(framewire.__file__).parent
 ALLOWED = {
     "sansio": {"sansio", "exceptions", "_speedups"},
     "aio": {"sansio", "aio", "exceptions", "_speedups"},  # its C twins, typed by the stub
-    "http": {"sansio", "aio", "http", "exceptions"},
+    # _lazy: framewire.http's __getattr__ (PEP 562), a leaf module like exceptions.
+    "http": {"sansio", "aio", "http", "exceptions", "_lazy"},
     # The chat is an application like any user's: framewire's public API and framewire.http.
     "chat": {"", "http", "chat"},
 }

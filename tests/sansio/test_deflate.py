@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
-from framewire.sansio import deflate
+from framewire.sansio import deflate_compressors
 from framewire.sansio.deflate import (
     MAX_PIECE_SIZE,
     DeflateBackend,
@@ -606,30 +606,9 @@ def test_sharing_key_separates_isal_from_zlib() -> None:
 # -- which library compresses ---------------------------------------------------------------------
 
 
-def test_zlib_compresses_what_isal_must_not(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
-    isal = DeflateConfig(backend="isal") if HAVE_ISAL else DeflateConfig()
-    # a kept context (ISA-L's state is 100-600 KiB), window 8, level 0 ("stored")
-    assert compression_library(isal, 15, no_context_takeover=False) == "zlib"
-    assert compression_library(isal, 8, no_context_takeover=True) == "zlib"
-    level_0 = DeflateConfig(compress_level=0, backend=isal.backend)
-    assert compression_library(level_0, 15, no_context_takeover=True) == "zlib"
-    assert compression_library(ZLIB_ONLY, 15, no_context_takeover=True) == "zlib"
-
-
-@pytest.mark.skipif(not HAVE_ISAL, reason="isal is not installed (framewire[isal])")
-def test_auto_uses_isal_unless_speedups_are_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
-    assert compression_library(CONFIG, 9, no_context_takeover=True) == "isal"
-    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", True)
-    assert compression_library(CONFIG, 9, no_context_takeover=True) == "zlib"
-    isal = DeflateConfig(backend="isal")
-    assert compression_library(isal, 9, no_context_takeover=True) == "isal"
-
-
 def test_auto_without_isal_uses_zlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(deflate, "SPEEDUPS_DISABLED", False)
-    monkeypatch.setattr(deflate, "_isal_compressobj", lambda: None)
+    monkeypatch.setattr(deflate_compressors, "SPEEDUPS_DISABLED", False)
+    monkeypatch.setattr(deflate_compressors, "_isal_compressobj", lambda: None)
     assert compression_library(CONFIG, 15, no_context_takeover=True) == "zlib"
     params = DeflateParameters(server_no_context_takeover=True)
     server, client = _pair(params)

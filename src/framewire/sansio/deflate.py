@@ -38,13 +38,17 @@ frames are never compressed.
 
 from __future__ import annotations
 
-import functools
-import importlib
 import zlib
-from collections.abc import Callable
-from typing import Protocol
 
 from framewire.exceptions import PayloadTooBig, ProtocolError
+from framewire.sansio.deflate_compressors import (
+    Compressor,
+    borrow_compressor,
+    compression_library,
+    compressor_key,
+    finish_alone,
+    new_compressor,
+)
 from framewire.sansio.deflate_header import parse_extension_header, serialize_extension
 from framewire.sansio.deflate_negotiation import (
     EXTENSION_NAME,
@@ -55,7 +59,6 @@ from framewire.sansio.deflate_negotiation import (
     client_verify,
     server_negotiate,
 )
-from framewire.sansio.speedups import DISABLED as SPEEDUPS_DISABLED
 
 BytesLike = bytes | bytearray | memoryview
 
@@ -85,96 +88,6 @@ _MAX_EXPANSION = 1032
 _MAX_MATCH = 258
 MAX_PIECE_SIZE = 64 * 1024
 """Largest piece decompress() returns, and largest compressed slice fed to zlib at once."""
-
-# ISA-L has levels 0..3 (3 its best); its 0 is not "stored", so zlib's level 0 stays with zlib.
-_ISAL_LEVELS = (0, 1, 2, 3, 3, 3, 3, 3, 3, 3)
-
-
-class _Compressor(Protocol):
-    """What zlib's and ISA-L's compress objects both offer."""
-
-    def compress(self, data: BytesLike, /) -> bytes:
-        """Return the compressed bytes ready so far."""
-
-    def flush(self, mode: int = ..., /) -> bytes:
-        """Return the rest, ending as ``mode`` says (Z_SYNC_FLUSH, Z_FULL_FLUSH)."""
-
-
-# (library, level, zlib window bits, memLevel) of a compressor.
-_CompressorKey = tuple[str, int, int, int]
-
-# The idle compressor for each key, used by messages compressed without context takeover.
-_IDLE_COMPRESSORS: dict[_CompressorKey, _Compressor] = {}
-
-
-@functools.cache
-def _isal_compressobj() -> Callable[..., _Compressor] | None:
-    """Return ISA-L's compressobj (the optional isal package), or None when not installed."""
-    try:
-        module = importlib.import_module("isal.isal_zlib")
-    except ImportError:
-        return None
-    compressobj: Callable[..., _Compressor] = module.compressobj
-    return compressobj
-
-
-def compression_library(
-    config: DeflateConfig, window_bits: int, *, no_context_takeover: bool
-) -> str:
-    """Return "isal" or "zlib": what compresses messages with these settings.
-
-    ISA-L is used only without context takeover (its state is too big to keep per connection),
-    with a window of 9 bits or more (zlib's 9-bit trick for 8 does not hold for it) and a level
-    above 0; with backend "auto" also only when FRAMEWIRE_NO_SPEEDUPS is not set.
-    """
-    if (
-        config.backend == "zlib"
-        or (config.backend == "auto" and SPEEDUPS_DISABLED)
-        or not no_context_takeover
-        or window_bits < 9
-        or config.compress_level == 0
-        or _isal_compressobj() is None
-    ):
-        return "zlib"
-    return "isal"
-
-
-def _compressor_key(
-    config: DeflateConfig, window_bits: int, *, no_context_takeover: bool
-) -> _CompressorKey:
-    """Return the key of the compressor a side with these settings uses."""
-    library = compression_library(config, window_bits, no_context_takeover=no_context_takeover)
-    # zlib refuses to deflate with a raw 8-bit window, but a 9-bit zlib compressor never refers
-    # further back than 512 - 262 = 250 bytes (MAX_DIST in zlib's deflate.c: the window minus
-    # the lookahead), so its streams are valid for a 256-byte window: 8 is honoured with 9.
-    return library, config.compress_level, max(window_bits, 9), config.mem_level
-
-
-def _new_compressor(key: _CompressorKey) -> _Compressor:
-    """Return a raw-deflate compressor (negative window bits: no zlib header) for ``key``."""
-    library, level, window_bits, mem_level = key
-    if library == "isal":
-        isal_compressobj = _isal_compressobj()
-        assert isal_compressobj is not None
-        # memLevel is left at ISA-L's default: it sizes ISA-L's own buffers, not zlib's hash.
-        return isal_compressobj(_ISAL_LEVELS[level], zlib.DEFLATED, -window_bits)
-    return zlib.compressobj(level, zlib.DEFLATED, -window_bits, mem_level)
-
-
-def _borrow_compressor(key: _CompressorKey) -> _Compressor:
-    """Take the idle compressor for ``key`` (made if none is idle); give it back when done."""
-    compressor = _IDLE_COMPRESSORS.pop(key, None)
-    return _new_compressor(key) if compressor is None else compressor
-
-
-def _finish_alone(compressor: _Compressor, key: _CompressorKey, data: BytesLike) -> bytes:
-    """Compress a message's last data with a borrowed compressor, forget it, give it back."""
-    # A full flush writes the same bytes as a sync flush and also clears zlib's hash table, so
-    # the next message cannot refer back to this one: it compresses exactly as a fresh
-    # compressor would (RFC 7692 7.1.1.1 is kept, and output is the same for every borrower).
-    output = compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
-    _IDLE_COMPRESSORS[key] = compressor
-    return output
 
 
 def _strip_tail(output: bytes) -> bytes:
@@ -206,8 +119,8 @@ def compress_shared(
     window_bits, no_takeover = _own_side(params, is_server=is_server)
     if not no_takeover:
         raise ValueError("compress_shared() needs no context takeover on the sending side")
-    key = _compressor_key(config, window_bits, no_context_takeover=True)
-    return _strip_tail(_finish_alone(_borrow_compressor(key), key, data))
+    key = compressor_key(config, window_bits, no_context_takeover=True)
+    return _strip_tail(finish_alone(borrow_compressor(key), key, data))
 
 
 class PerMessageDeflate:
@@ -238,7 +151,7 @@ class PerMessageDeflate:
         self._config = config
         self._min_size = config.min_size
         self._send_window_bits, self._send_reset = _own_side(params, is_server=is_server)
-        self._compressor_key = _compressor_key(
+        self._compressor_key = compressor_key(
             config, self._send_window_bits, no_context_takeover=self._send_reset
         )
         # The peer's negotiated window only bounds what it may send. We inflate with the full
@@ -249,7 +162,7 @@ class PerMessageDeflate:
         _, self._receive_reset = _own_side(params, is_server=not is_server)
         # Our own compressor: kept between messages with context takeover; without it, the
         # borrowed one, held only between the frames of a fragmented message.
-        self._compressor: _Compressor | None = None
+        self._compressor: Compressor | None = None
         self._decompressor: zlib._Decompress | None = None
         self._message_size = 0
         self._text = False  # the message being inflated is text
@@ -272,13 +185,13 @@ class PerMessageDeflate:
             if compressor is None:
                 if final:  # a whole message in one call: the common case, kept short
                     key = self._compressor_key
-                    return _strip_tail(_finish_alone(_borrow_compressor(key), key, data))
-                compressor = self._compressor = _borrow_compressor(self._compressor_key)
+                    return _strip_tail(finish_alone(borrow_compressor(key), key, data))
+                compressor = self._compressor = borrow_compressor(self._compressor_key)
             if final:
                 self._compressor = None
-                return _strip_tail(_finish_alone(compressor, self._compressor_key, data))
+                return _strip_tail(finish_alone(compressor, self._compressor_key, data))
         elif compressor is None:
-            compressor = self._compressor = _new_compressor(self._compressor_key)
+            compressor = self._compressor = new_compressor(self._compressor_key)
         output = compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH)
         return _strip_tail(output) if final else output
 

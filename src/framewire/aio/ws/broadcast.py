@@ -51,16 +51,13 @@ def broadcast(
     compressed_frames: dict[tuple[int, int, int], bytes] = {}
     delivered = 0
     for websocket in connections:
-        connection = websocket.connection
-        # The commonest case in one C call: an open, uncompressed server connection whose
-        # socket has nothing queued (so no buffer limit can be exceeded) frames and sends the
-        # message itself, as ws.send() does (benchmarks/run.py, broadcast rows).
-        polled = websocket._polled
-        if polled is None:
-            polled = websocket._polled_now()
-        if polled is not None and polled.send_message(connection, direct):
+        # The commonest case: an open, uncompressed server connection whose socket has nothing
+        # queued (so no buffer limit can be exceeded) frames and sends the message in one C
+        # call, as ws.send() does (benchmarks/run.py, broadcast rows).
+        if websocket.try_send_now(direct):
             delivered += 1
             continue
+        connection = websocket.connection
         transport = websocket.transport
         if (
             transport is None

@@ -173,15 +173,18 @@ class WebSocketProtocol(Keepalive, asyncio.BufferedProtocol):
             if self._polled is not None and self._reading_paused:
                 self._polled.pause()
 
-    def _polled_now(self) -> PolledSocket | None:
-        """The PolledSocket, handing the socket to the Poller now if no read did yet.
+    def try_send_now(self, message: str | bytes) -> bool:
+        """Frame and send ``message`` at once if this connection can without queueing it (open,
+        server side, uncompressed, nothing queued, under 64 KiB, its socket read by the C
+        Poller); True when sent, else False having done nothing (use send() or write_frame()).
 
-        For broadcast(): most receivers of a chat never send, and their frames would otherwise
-        go out through asyncio's transport (benchmarks/run.py, broadcast rows).
+        A connection that has read nothing yet is handed to the Poller here: most receivers
+        of a broadcast never send (benchmarks/run.py, broadcast rows).
         """
-        if self._may_poll and not self._closing_transport:
+        if self._polled is None and self._may_poll and not self._closing_transport:
             self._start_polling()
-        return self._polled
+        polled = self._polled
+        return polled is not None and polled.send_message(self.connection, message)
 
     def data_received(self, data: bytes | memoryview) -> None:
         """Feed received bytes to the state machine, act on the events, wake the reader.
