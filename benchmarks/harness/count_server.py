@@ -35,7 +35,8 @@ def count(script: str, arguments: argparse.Namespace, duration: float) -> tuple[
     """Run the server under cachegrind for one load; return (instructions, units of work)."""
     port = random.randint(20000, 40000)
     environment = dict(os.environ)
-    site = next((VENV / "lib").glob("python3*/site-packages"))
+    venv = Path(arguments.venv).resolve()
+    site = next((venv / "lib").glob("python3*/site-packages"))
     # valgrind runs the interpreter behind the venv's symlink: name the venv's packages.
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [arguments.pythonpath, str(site)]))
     server = subprocess.Popen(
@@ -44,7 +45,7 @@ def count(script: str, arguments: argparse.Namespace, duration: float) -> tuple[
             "--tool=cachegrind",
             "--cache-sim=no",
             "--cachegrind-out-file=/dev/null",
-            os.path.realpath(VENV / "bin" / "python"),
+            os.path.realpath(venv / "bin" / "python"),
             script,
             "--port",
             str(port),
@@ -110,6 +111,7 @@ def main() -> None:
     )
     parser.add_argument("--duration", type=float, default=4, help="seconds of the shorter load")
     parser.add_argument("--pythonpath", default="", help="searched before the venv (a src/)")
+    parser.add_argument("--venv", default=str(VENV), help="the venv whose Python runs the server")
     arguments = parser.parse_args()
     for script in arguments.scripts:
         once, units_once = count(script, arguments, arguments.duration)
