@@ -235,9 +235,9 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
         compress: bool,
     ) -> Coroutine[Any, Any, None]:
         """send() when send_message() declined: a whole ``str`` or ``bytes`` message of an
-        open connection that need not wait (a compressed one, most often) is framed and
-        written now, without a coroutine of its own (benchmarks/run.py, compressed rows);
-        everything else is the coroutine of _send_general()."""
+        open connection that need not wait (a compressed one, most often) is written now,
+        without a coroutine of its own (benchmarks/run.py, compressed rows); everything else is
+        the coroutine of _send_general()."""
         connection = self.connection
         kind = type(message)
         if (
@@ -245,25 +245,31 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
             and not self._writing_paused
             and connection.state is _OPEN
             and connection.close_sent is None
-            and connection.sending_opcode is None
         ):
-            # What _send_general() does for such a message, without its coroutine.
-            frame = connection.frame_now(message)  # type: ignore[arg-type]
-            if frame is not None:
-                self.write_frame(frame)
-                return SENT if SENT is not None else _done()
             try:
-                if kind is str:
-                    connection.send_text(message, compress=compress)  # type: ignore[arg-type]
-                else:
-                    connection.send_binary(message, compress=compress)  # type: ignore[arg-type]
+                must_wait = self._write_whole(message, compress)  # type: ignore[arg-type]
             except Exception as error:  # raised when awaited, as from the coroutine
                 return _raise(error)
-            self.flush()
-            if self._writing_paused:
+            if must_wait:
                 return self.wait_drained()
             return SENT if SENT is not None else _done()
         return self._send_general(message, compress)
+
+    def _write_whole(self, message: Message | BytesLike, compress: bool) -> bool:
+        """Frame and write a whole message of an open connection; return whether the sender
+        should now wait for the write buffer to drain."""
+        connection = self.connection
+        if not self._writing_paused:
+            frame = connection.frame_now(message)  # type: ignore[arg-type]
+            if frame is not None:
+                self.write_frame(frame)
+                return False  # as send_message(): no wait for what it queued itself
+        if isinstance(message, str):
+            connection.send_text(message, compress=compress)
+        else:
+            connection.send_binary(message, compress=compress)
+        self.flush()
+        return self._writing_paused
 
     async def _send_general(
         self,
@@ -271,28 +277,17 @@ class WebSocket(WebSocketMethods, WebSocketProtocol):
         compress: bool,
     ) -> None:
         connection = self.connection
-        if not self._writing_paused:
-            frame = connection.frame_now(message)  # type: ignore[arg-type]
-            if frame is not None:
-                self.write_frame(frame)
-                return
         if connection.state is not _OPEN or connection.close_sent is not None:
             raise self._closed_exception()
-        if isinstance(message, str):
-            connection.send_text(message, compress=compress)
-        elif isinstance(message, bytes | bytearray | memoryview):
-            connection.send_binary(message, compress=compress)
+        if isinstance(message, str | bytes | bytearray | memoryview):
+            if self._write_whole(message, compress):
+                await self.wait_drained()
         elif isinstance(message, AsyncIterable):
             await self._send_fragments(message.__aiter__(), compress)
-            return
         elif isinstance(message, Iterable):
             await self._send_fragments(_async_iter(message), compress)
-            return
         else:
             raise TypeError(f"cannot send {type(message).__name__}: use str, bytes or iterables")
-        self.flush()
-        if self._writing_paused:
-            await self.wait_drained()
 
     async def _send_fragments(self, fragments: AsyncIterator[Any], compress: bool) -> None:
         try:
