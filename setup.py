@@ -65,6 +65,7 @@ if BUILD_SPEEDUPS != "no":
                     "poller",
                     "connection_flags",
                     "direct_writer",
+                    "tls_link",
                     "websocket_methods",
                 )
             ],

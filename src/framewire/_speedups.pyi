@@ -14,6 +14,7 @@ from contextvars import Context
 from types import MemberDescriptorType
 from typing import Final, Never
 
+from framewire.aio.asyncio_internals import TLSParts
 from framewire.aio.ws.inbox import PyInbox, Receiver
 from framewire.aio.ws.socket_poller import PolledProtocol, PolledSocket
 from framewire.sansio.connection import Connection
@@ -195,16 +196,20 @@ if sys.platform == "linux":
             fd: int,
             protocol: PolledProtocol,
             receiver: tuple[Connection, Inbox, bool, int | None] | None = None,
+            tls_writer: DirectWriter | None = None,
             /,
         ) -> None:
             """Read ``fd`` from now on for ``protocol``; a receiver (connection, Inbox, masked,
-            max_size) takes reads of whole simple messages without the protocol."""
+            max_size) takes reads of whole simple messages without the protocol; a TLS socket's
+            records are decrypted with the TLS objects of ``tls_writer``."""
         def unregister(self, fd: int, /) -> bool:
             """Stop reading ``fd`` and forget its protocol; False when it was not registered."""
         def pause(self, fd: int, /) -> None:
             """Stop reading ``fd`` for now."""
         def resume(self, fd: int, /) -> None:
             """Read ``fd`` again."""
+        def read_now(self, fd: int, /) -> None:
+            """Decrypt and hand over what a TLS socket's ssl object holds without a new read."""
         def poll(self) -> None:
             """Read every ready descriptor once (the event loop calls it)."""
         def fileno(self) -> int:
@@ -214,7 +219,13 @@ if sys.platform == "linux":
         """Writes to the socket ``fd`` of ``transport`` at once while the transport holds
         nothing, and through ``transport.write()`` otherwise (no twin)."""
 
-        def __init__(self, fd: int, transport: asyncio.WriteTransport) -> None: ...
+        def __init__(
+            self,
+            fd: int,
+            transport: asyncio.WriteTransport,
+            tls: TLSParts | None = None,
+        ) -> None:
+            """``tls``: asyncio_internals.tls_parts() of ``transport``, to encrypt with."""
         def write(self, data: _BytesLike, /) -> None:
             """Send ``data`` now if nothing is queued, else (and for the rest) transport.write()."""
         def send_message(self, connection: Connection, message: object, /) -> bool:

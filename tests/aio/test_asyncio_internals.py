@@ -10,6 +10,9 @@ import asyncio
 import inspect
 import socket
 import ssl
+from pathlib import Path
+
+import pytest
 
 from framewire.aio import asyncio_internals
 from framewire.aio.asyncio_internals import (
@@ -20,7 +23,9 @@ from framewire.aio.asyncio_internals import (
     running_tasks,
     server_sockets,
     server_uses_tls,
+    tls_parts,
 )
+from tests.certificates import make_certificate
 
 
 def test_plain_tcp_transport_is_the_class_asyncio_makes() -> None:
@@ -118,4 +123,45 @@ def test_the_module_lists_what_it_wraps() -> None:
         "running_tasks",
         "server_sockets",
         "server_uses_tls",
+        "tls_parts",
     }
+
+
+def test_tls_parts_are_the_objects_the_ssl_protocol_moves_records_with(tmp_path: Path) -> None:
+    certificate = make_certificate(tmp_path, "local", "IP:127.0.0.1")
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(certificate.cert, certificate.key)
+    client_context = ssl.create_default_context(cafile=str(certificate.cert))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(asyncio.Protocol, "127.0.0.1", 0, ssl=server_context)
+        port = server.sockets[0].getsockname()[1]
+        transport, _ = await loop.create_connection(
+            asyncio.Protocol, "127.0.0.1", port, ssl=client_context
+        )
+        try:
+            parts = tls_parts(transport)
+            assert parts is not None
+            ssl_object, incoming, outgoing, send_outgoing, plain = parts
+            assert type(plain) is PLAIN_TRANSPORT
+            assert isinstance(incoming, ssl.MemoryBIO) and isinstance(outgoing, ssl.MemoryBIO)
+            # What tls_link.c calls: read(n, buffer), write(data), pending() on the C object,
+            # and send_outgoing() (the SSLProtocol's _process_outgoing()).
+            assert ssl_object.pending() == 0
+            assert ssl_object.write(b"x") == 1 and outgoing.pending > 0
+            send_outgoing()
+            assert outgoing.pending == 0
+            with pytest.raises(ssl.SSLWantReadError):
+                ssl_object.read(10, bytearray(10))
+            assert tls_parts(plain) is None  # a plain transport has none
+            ssl_protocol = send_outgoing.__self__
+            ssl_protocol._write_backlog.append(b"held back")
+            assert tls_parts(transport) is None  # nor a TLS one holding plaintext back
+            ssl_protocol._write_backlog.clear()
+        finally:
+            transport.close()
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(main(), 20))

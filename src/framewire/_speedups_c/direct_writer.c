@@ -23,13 +23,7 @@
  * commonest send of an open server connection, which would otherwise run about 80 bytecodes.
  */
 
-typedef struct {
-    PyObject_HEAD
-    PyObject *transport;
-    int fd;
-    int maybe_queued; /* the transport may hold unsent bytes: ask it before sending directly */
-    int stopped;
-} DirectWriterObject;
+typedef fw_DirectWriterObject DirectWriterObject; /* declared in speedups.h for tls_link.c */
 
 static PyObject *str_write = NULL;
 static PyObject *str_get_write_buffer_size = NULL;
@@ -39,8 +33,10 @@ writer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     int fd;
     PyObject *transport;
-    static char *keywords[] = {"fd", "transport", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO:DirectWriter", keywords, &fd, &transport)) {
+    PyObject *tls = NULL;
+    static char *keywords[] = {"fd", "transport", "tls", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "iO|O:DirectWriter", keywords, &fd, &transport,
+                                     &tls)) {
         return NULL;
     }
     if (str_write == NULL) {
@@ -55,6 +51,10 @@ writer_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         self->transport = Py_NewRef(transport);
         self->fd = fd;
         self->maybe_queued = 1; /* the handshake response may still be queued */
+        if (fw_tls_parts_set(&self->tls, tls) < 0) {
+            Py_DECREF(self);
+            return NULL;
+        }
     }
     return (PyObject *)self;
 }
@@ -63,13 +63,14 @@ static int
 writer_traverse(DirectWriterObject *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->transport);
-    return 0;
+    return fw_tls_parts_traverse(&self->tls, visit, arg);
 }
 
 static int
 writer_clear(DirectWriterObject *self)
 {
     Py_CLEAR(self->transport);
+    fw_tls_parts_clear(&self->tls);
     return 0;
 }
 
@@ -93,6 +94,9 @@ transport_write(DirectWriterObject *self, PyObject *data)
 static int
 nothing_queued(DirectWriterObject *self)
 {
+    if (self->tls.ssl_object != NULL) {
+        return fw_tls_nothing_queued(self);
+    }
     if (self->transport == NULL || self->stopped) {
         return 0;
     }
@@ -149,6 +153,11 @@ writer_write(DirectWriterObject *self, PyObject *data)
     if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
+    if (self->tls.ssl_object != NULL) {
+        PyObject *result = fw_tls_send(self, view.buf, view.len, data);
+        PyBuffer_Release(&view);
+        return result;
+    }
     ssize_t sent = view.len ? send(self->fd, view.buf, (size_t)view.len, MSG_NOSIGNAL) : 0;
     Py_ssize_t length = view.len;
     PyBuffer_Release(&view);
@@ -182,6 +191,32 @@ may_frame_now(PyObject *connection)
 }
 
 #define SMALL_FRAME 2048 /* payloads up to this are copied after their header and sent at once */
+
+/* send_message()'s frame over TLS, encrypted as one record. */
+static PyObject *
+send_message_tls(DirectWriterObject *self, const unsigned char *header, size_t header_length,
+                 const char *payload, Py_ssize_t length)
+{
+    char small[4 + SMALL_FRAME];
+    PyObject *owner = NULL; /* a bytes object holding the frame, when it is too large for small */
+    char *frame = small;
+    if (length > SMALL_FRAME) {
+        owner = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)header_length + length);
+        if (owner == NULL) {
+            return NULL;
+        }
+        frame = PyBytes_AS_STRING(owner);
+    }
+    memcpy(frame, header, header_length);
+    memcpy(frame + header_length, payload, (size_t)length);
+    PyObject *result = fw_tls_send(self, frame, (Py_ssize_t)header_length + length, owner);
+    Py_XDECREF(owner);
+    if (result == NULL) {
+        return NULL;
+    }
+    Py_DECREF(result);
+    Py_RETURN_TRUE;
+}
 
 static PyObject *
 writer_send_message(DirectWriterObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -236,6 +271,9 @@ writer_send_message(DirectWriterObject *self, PyObject *const *args, Py_ssize_t 
     }
     iov[1].iov_base = (void *)payload;
     iov[1].iov_len = (size_t)length;
+    if (self->tls.ssl_object != NULL) {
+        return send_message_tls(self, header, iov[0].iov_len, payload, length);
+    }
     int count = 2;
     ssize_t sent;
     unsigned char frame[4 + SMALL_FRAME];
@@ -288,7 +326,9 @@ static PyMethodDef writer_methods[] = {
 PyTypeObject fw_DirectWriterType = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "framewire._speedups.DirectWriter",
-    .tp_doc = "DirectWriter(fd, transport): writes to the socket of transport, in order.",
+    .tp_doc = "DirectWriter(fd, transport, tls=None): writes to the socket of transport, in order; "
+               "with tls (ssl_object, incoming, outgoing, send_outgoing, plain_transport) it "
+               "encrypts with asyncio's TLS objects.",
     .tp_basicsize = sizeof(DirectWriterObject),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .tp_new = writer_new,

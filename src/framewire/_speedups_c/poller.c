@@ -29,6 +29,8 @@ typedef struct {
     PyObject **protocols;    /* indexed by file descriptor; NULL when not registered */
     PyObject **receivers;    /* indexed by file descriptor: (connection, inbox, masked,
                                 max_size), or NULL */
+    PyObject **tls_writers;  /* indexed by file descriptor: the DirectWriter holding the TLS
+                                objects of a TLS socket (tls_link.c), or NULL */
     PyObject *messages;      /* a list, empty between reads */
     unsigned char *paused;   /* indexed by file descriptor */
     Py_ssize_t capacity;     /* length of both arrays */
@@ -121,6 +123,7 @@ poller_traverse(PollerObject *self, visitproc visit, void *arg)
     for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
         Py_VISIT(self->protocols[fd]);
         Py_VISIT(self->receivers[fd]);
+        Py_VISIT(self->tls_writers[fd]);
     }
     Py_VISIT(self->messages);
     return 0;
@@ -132,6 +135,7 @@ poller_clear(PollerObject *self)
     for (Py_ssize_t fd = 0; fd < self->capacity; fd++) {
         Py_CLEAR(self->protocols[fd]);
         Py_CLEAR(self->receivers[fd]);
+        Py_CLEAR(self->tls_writers[fd]);
     }
     Py_CLEAR(self->messages);
     self->count = 0;
@@ -146,6 +150,7 @@ poller_dealloc(PollerObject *self)
     poller_clear(self);
     PyMem_Free(self->protocols);
     PyMem_Free(self->receivers);
+    PyMem_Free(self->tls_writers);
     PyMem_Free(self->paused);
     if (self->epoll_fd >= 0) {
         close(self->epoll_fd);
@@ -178,6 +183,12 @@ grow(PollerObject *self, int fd)
         return -1;
     }
     self->receivers = receivers;
+    PyObject **tls_writers = PyMem_Realloc(self->tls_writers, capacity * sizeof(PyObject *));
+    if (tls_writers == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    self->tls_writers = tls_writers;
     unsigned char *paused = PyMem_Realloc(self->paused, capacity);
     if (paused == NULL) {
         PyErr_NoMemory();
@@ -187,6 +198,7 @@ grow(PollerObject *self, int fd)
     for (Py_ssize_t i = self->capacity; i < capacity; i++) {
         self->protocols[i] = NULL;
         self->receivers[i] = NULL;
+        self->tls_writers[i] = NULL;
         self->paused[i] = 0;
     }
     self->capacity = capacity;
@@ -221,12 +233,19 @@ registered_fd(PollerObject *self, PyObject *arg)
 static PyObject *
 poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 && nargs != 3) {
-        PyErr_SetString(PyExc_TypeError,
-                        "register() takes a file descriptor, a protocol and a receiver");
+    if (nargs < 2 || nargs > 4) {
+        PyErr_SetString(PyExc_TypeError, "register() takes a file descriptor, a protocol, a "
+                                         "receiver and a TLS DirectWriter");
         return NULL;
     }
-    PyObject *receiver = nargs == 3 && args[2] != Py_None ? args[2] : NULL;
+    PyObject *receiver = nargs >= 3 && args[2] != Py_None ? args[2] : NULL;
+    PyObject *tls_writer = nargs == 4 && args[3] != Py_None ? args[3] : NULL;
+    if (tls_writer != NULL && (!PyObject_TypeCheck(tls_writer, &fw_DirectWriterType) ||
+                               ((fw_DirectWriterObject *)tls_writer)->tls.ssl_object == NULL)) {
+        PyErr_SetString(PyExc_TypeError, "register(): a TLS socket's writer is a DirectWriter "
+                                         "made with tls");
+        return NULL;
+    }
     if (receiver != NULL &&
         (!PyTuple_Check(receiver) || PyTuple_GET_SIZE(receiver) != 4 ||
          !PyObject_TypeCheck(PyTuple_GET_ITEM(receiver, 1), &fw_InboxType) ||
@@ -255,6 +274,7 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
     }
     self->protocols[fd] = Py_NewRef(args[1]);
     self->receivers[fd] = Py_XNewRef(receiver);
+    self->tls_writers[fd] = Py_XNewRef(tls_writer);
     self->paused[fd] = 0;
     self->only_fd = ++self->count == 1 ? fd : -1;
     Py_RETURN_NONE;
@@ -277,6 +297,7 @@ poller_unregister(PollerObject *self, PyObject *arg)
     }
     Py_CLEAR(self->protocols[fd]);
     Py_CLEAR(self->receivers[fd]);
+    Py_CLEAR(self->tls_writers[fd]);
     self->only_fd = -1;
     if (--self->count == 1) {
         for (Py_ssize_t other = 0; other < self->capacity; other++) {
@@ -387,34 +408,95 @@ receive_whole_messages(PollerObject *self, PyObject *receiver, Py_ssize_t receiv
     return 1;
 }
 
+/* Hand `received` bytes now at the start of the buffer to the receiver's Inbox, or else to the
+ * protocol's buffer_updated(). */
 static int
-read_ready(PollerObject *self, int fd)
+deliver_read(PollerObject *self, PyObject *protocol, PyObject *receiver, Py_ssize_t received)
 {
-    PyObject *protocol = self->protocols[fd];
-    ssize_t received = recv(fd, self->buffer.buf, (size_t)self->buffer.len, 0);
-    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-        return 0; /* a stale event (the descriptor may have been reused) or a signal */
-    }
-    Py_INCREF(protocol); /* a callback may unregister it */
-    int status;
-    PyObject *receiver = self->receivers[fd];
     int taken = 0;
-    if (received > 0 && receiver != NULL) {
+    if (receiver != NULL) {
         Py_INCREF(receiver);
         taken = receive_whole_messages(self, receiver, received);
         Py_DECREF(receiver);
     }
     if (taken != 0) {
-        status = taken < 0 ? deliver_raised(protocol) : 0;
+        return taken < 0 ? deliver_raised(protocol) : 0;
     }
-    else if (received > 0) {
-        PyObject *count = PyLong_FromSsize_t(received);
-        if (count == NULL) {
-            Py_DECREF(protocol);
+    PyObject *count = PyLong_FromSsize_t(received);
+    if (count == NULL) {
+        return -1;
+    }
+    int status = deliver(protocol, str_buffer_updated, count);
+    Py_DECREF(count);
+    return status;
+}
+
+/* A TLS socket's read (tls_link.c): records land in the buffer's second half, and decrypted
+ * bytes in its first half, as many times as it takes to empty the TLS object. `forced`: decrypt
+ * what is pending even when the socket has nothing new (read_now()). */
+static int
+tls_read_ready(PollerObject *self, int fd, PyObject *protocol, int forced)
+{
+    fw_DirectWriterObject *writer = (fw_DirectWriterObject *)self->tls_writers[fd];
+    char *plain = (char *)self->buffer.buf;
+    Py_ssize_t half = self->buffer.len / 2;
+    ssize_t received = recv(fd, plain + half, (size_t)half, 0);
+    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        if (!forced) {
+            return 0;
+        }
+        received = -2; /* nothing new: decrypt what is pending */
+    }
+    if (received == 0) {
+        return deliver(protocol, str_poller_eof, NULL);
+    }
+    if (received == -1) {
+        PyErr_SetFromErrno(PyExc_OSError);
+        return deliver_raised(protocol);
+    }
+    if (received > 0 && fw_tls_feed(writer, plain + half, received) < 0) {
+        return deliver_raised(protocol);
+    }
+    int closed = 0;
+    for (;;) {
+        Py_ssize_t decrypted = fw_tls_decrypt(writer, plain, half, &closed);
+        if (decrypted < 0) {
+            return deliver_raised(protocol);
+        }
+        if (decrypted > 0 && deliver_read(self, protocol, self->receivers[fd], decrypted) < 0) {
             return -1;
         }
-        status = deliver(protocol, str_buffer_updated, count);
-        Py_DECREF(count);
+        if (closed) {
+            return deliver(protocol, str_poller_eof, NULL);
+        }
+        /* Stop when the TLS object is empty, or a callback paused or dropped the socket
+         * (PolledSocket.resume() reads the rest). */
+        if (decrypted < half || self->protocols[fd] != protocol || self->paused[fd]) {
+            break;
+        }
+    }
+    return fw_tls_flush(writer) < 0 ? deliver_raised(protocol) : 0;
+}
+
+static int
+read_ready(PollerObject *self, int fd, int forced)
+{
+    PyObject *protocol = self->protocols[fd];
+    Py_INCREF(protocol); /* a callback may unregister it */
+    int status;
+    if (self->tls_writers[fd] != NULL) {
+        PyObject *writer = Py_NewRef(self->tls_writers[fd]);
+        status = tls_read_ready(self, fd, protocol, forced);
+        Py_DECREF(writer);
+        Py_DECREF(protocol);
+        return status;
+    }
+    ssize_t received = recv(fd, self->buffer.buf, (size_t)self->buffer.len, 0);
+    if (received < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        status = 0; /* a stale event (the descriptor may have been reused) or a signal */
+    }
+    else if (received > 0) {
+        status = deliver_read(self, protocol, self->receivers[fd], received);
     }
     else if (received == 0) {
         status = deliver(protocol, str_poller_eof, NULL);
@@ -436,7 +518,7 @@ poller_poll(PollerObject *self, PyObject *unused)
     if (only_fd >= 0 && !self->paused[only_fd]) {
         /* One socket: it is the one that is ready (or the read finds nothing), so skip the
          * epoll_wait() system call; one connection per loop is the latency-bound case. */
-        if (read_ready(self, only_fd) < 0) {
+        if (read_ready(self, only_fd, 0) < 0) {
             return NULL;
         }
         Py_RETURN_NONE;
@@ -452,9 +534,24 @@ poller_poll(PollerObject *self, PyObject *unused)
         int fd = events[i].data.fd;
         /* Skip descriptors a callback of this batch unregistered or paused. */
         if (fd < self->capacity && self->protocols[fd] != NULL && !self->paused[fd] &&
-            read_ready(self, fd) < 0) {
+            read_ready(self, fd, 0) < 0) {
             return NULL;
         }
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+poller_read_now(PollerObject *self, PyObject *arg)
+{
+    int fd = as_fd(arg);
+    if (fd < 0) {
+        return NULL;
+    }
+    /* Gone or paused since it was scheduled: its next resume() schedules it again. */
+    if (fd < self->capacity && self->protocols[fd] != NULL && !self->paused[fd] &&
+        self->tls_writers[fd] != NULL && read_ready(self, fd, 1) < 0) {
+        return NULL;
     }
     Py_RETURN_NONE;
 }
@@ -474,14 +571,17 @@ poller_length(PollerObject *self)
 
 static PyMethodDef poller_methods[] = {
     {"register", (PyCFunction)(void (*)(void))poller_register, METH_FASTCALL,
-     "register(fd, protocol): read fd from now on; protocol gets buffer_updated(n), "
-     "poller_eof() and poller_error(exc)."},
+     "register(fd, protocol, receiver=None, tls_writer=None): read fd from now on; protocol "
+     "gets buffer_updated(n), poller_eof() and poller_error(exc); a TLS socket's records are "
+     "decrypted with the TLS objects of its DirectWriter."},
     {"unregister", (PyCFunction)poller_unregister, METH_O,
      "unregister(fd) -> bool: stop reading fd and forget its protocol."},
     {"pause", (PyCFunction)poller_pause, METH_O, "pause(fd): stop reading fd for now."},
     {"resume", (PyCFunction)poller_resume, METH_O, "resume(fd): read fd again."},
     {"poll", (PyCFunction)poller_poll, METH_NOARGS,
      "poll(): read every ready descriptor once (the event loop calls it)."},
+    {"read_now", (PyCFunction)poller_read_now, METH_O,
+     "read_now(fd): read a TLS socket's decrypted bytes that wait without a new read."},
     {"fileno", (PyCFunction)poller_fileno, METH_NOARGS,
      "fileno() -> int: the epoll descriptor, to watch for reading."},
     {NULL, NULL, 0, NULL},

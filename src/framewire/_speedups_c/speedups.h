@@ -48,6 +48,47 @@ extern PyTypeObject fw_DirectWriterType; /* direct_writer.c */
 extern PyTypeObject fw_CompletedType;
 extern PyObject *fw_sent;                     /* SENT, the finished coroutine (module.c) */
 extern PyTypeObject fw_WebSocketMethodsType; /* websocket_methods.c */
+
+/* The objects of one TLS connection that asyncio's SSLProtocol made (aio/asyncio_internals.py,
+ * tls_parts()): a DirectWriter with them encrypts what it sends, and the Poller decrypts what
+ * it reads for it (tls_link.c). NULL members: plain TCP. */
+typedef struct {
+    PyObject *ssl_object;    /* ssl's C SSL object: read(n, buffer), write(data), pending() */
+    PyObject *incoming;      /* the MemoryBIO the peer's records are written into */
+    PyObject *outgoing;      /* the MemoryBIO our records are read from */
+    PyObject *send_outgoing; /* sends what is in outgoing, as asyncio's SSLProtocol does */
+    PyObject *plain;         /* the TCP transport under it: what is left of a record */
+} fw_tls_parts;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *transport; /* the transport the application writes to (the TLS one for TLS) */
+    int fd;
+    int maybe_queued; /* the transports may hold unsent bytes: ask them before sending directly */
+    int stopped;
+    fw_tls_parts tls;
+} fw_DirectWriterObject;
+
+/* tls_link.c */
+int fw_tls_parts_set(fw_tls_parts *tls, PyObject *parts);
+void fw_tls_parts_clear(fw_tls_parts *tls);
+int fw_tls_parts_traverse(fw_tls_parts *tls, visitproc visit, void *arg);
+/* 1 when nothing waits in the TLS transport or under it, 0 when something may, -1 on error. */
+int fw_tls_nothing_queued(fw_DirectWriterObject *writer);
+/* Encrypt data[:length] and send it (the writer checked that nothing is queued); `data` is the
+ * object behind it, or NULL (then a copy is made if the TLS transport must take it). */
+PyObject *fw_tls_send(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length,
+                      PyObject *data);
+/* Hand `length` received bytes of records to the TLS object: 0, or -1 with an exception set. */
+int fw_tls_feed(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length);
+/* Decrypt into out[:capacity] what the records fed so far hold: the number of bytes (capacity
+ * when more may follow), or -1 with an exception set; *closed is set at the peer's close_notify. */
+Py_ssize_t fw_tls_decrypt(fw_DirectWriterObject *writer, char *out, Py_ssize_t capacity,
+                          int *closed);
+/* 1 when decrypted bytes wait without a new read (after a pause, or at the takeover). */
+int fw_tls_pending(fw_DirectWriterObject *writer);
+/* Send the records reading produced (a TLS 1.3 key update answer): 0, or -1. */
+int fw_tls_flush(fw_DirectWriterObject *writer);
 #endif
 
 /* connection_flags.c: a fast-path flag of a framewire.sansio.connection.Connection, read from

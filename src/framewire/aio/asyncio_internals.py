@@ -14,6 +14,11 @@ correctness.
   enums (acceptor.py).
 - ``server_sockets(server)`` and ``server_uses_tls(server)``: ``asyncio.Server``'s listening
   sockets and TLS context (acceptor.py).
+- ``tls_parts(transport)``: the objects asyncio's SSLProtocol reads and writes records with
+  (its ssl object, its two memory BIOs, its ``_process_outgoing()`` and the TCP transport
+  under it), so that the
+  Poller and the DirectWriter can move a TLS socket's records in C (ws/socket_poller.py,
+  _speedups_c/tls_link.c).
 - ``running_tasks()``: Python 3.11's loop -> running task dict, ``asyncio.tasks._current_tasks``,
   which aio/ws/wakeup.py hands to the C Wakeup (wakeup.c reads it instead of calling
   current_task()); None where current_task() is not a Python function over that dict.
@@ -28,12 +33,15 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
-from asyncio import selector_events
+import ssl
+from asyncio import selector_events, sslproto
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = [
     "PLAIN_TRANSPORT",
+    "TLSObject",
+    "TLSParts",
     "has_raw_accept",
     "is_selector_loop",
     "make_socket_transport",
@@ -41,6 +49,7 @@ __all__ = [
     "running_tasks",
     "server_sockets",
     "server_uses_tls",
+    "tls_parts",
 ]
 
 PLAIN_TRANSPORT: Any = getattr(selector_events, "_SelectorSocketTransport", None)
@@ -95,3 +104,60 @@ def running_tasks() -> dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] | None
         return None
     tasks = getattr(asyncio.tasks, "_current_tasks", None)
     return tasks if type(tasks) is dict else None
+
+
+_TLS_TRANSPORT: Any = getattr(sslproto, "_SSLProtocolTransport", None)
+_WRAPPED: Any = getattr(getattr(sslproto, "SSLProtocolState", None), "WRAPPED", None)
+
+
+class TLSObject(Protocol):
+    """What framewire calls on the C object inside an ssl.SSLObject (``SSLObject._sslobj``)."""
+
+    def read(self, size: int, buffer: bytearray | memoryview, /) -> int:
+        """Decrypt up to ``size`` bytes into ``buffer``; 0 at the peer's close_notify."""
+
+    def write(self, data: bytes | bytearray | memoryview, /) -> int:
+        """Encrypt ``data`` into the outgoing BIO; returns its length."""
+
+    def pending(self) -> int:
+        """Decrypted bytes held that a read returns without new records."""
+
+
+# (ssl_object, incoming, outgoing, send_outgoing, plain_transport): see tls_parts().
+TLSParts = tuple[TLSObject, ssl.MemoryBIO, ssl.MemoryBIO, Callable[[], None], asyncio.Transport]
+
+
+def tls_parts(transport: asyncio.BaseTransport) -> TLSParts | None:
+    """Return ``(ssl_object, incoming, outgoing, send_outgoing, plain_transport)`` of asyncio's
+    TLS ``transport`` once its handshake is done, or None.
+
+    ``ssl_object`` is the C object of ssl.SSLObject (read(n, buffer), write(data), pending()),
+    ``incoming`` and ``outgoing`` its ssl.MemoryBIO objects, ``send_outgoing()`` the
+    SSLProtocol's own way to send what is in ``outgoing`` (in order, with its flow control) and
+    ``plain_transport`` the plain TCP transport under it. None as well while the SSLProtocol
+    holds anything back (a write backlog, paused reading or writing): it then keeps its records
+    to itself.
+    """
+    if _TLS_TRANSPORT is None or type(transport) is not _TLS_TRANSPORT:
+        return None
+    protocol: Any = getattr(transport, "_ssl_protocol", None)
+    try:
+        wrapper = protocol._sslobj
+        parts = (
+            wrapper._sslobj,
+            protocol._incoming,
+            protocol._outgoing,
+            protocol._process_outgoing,
+            protocol._transport,
+        )
+        busy = (
+            protocol._state is not _WRAPPED
+            or protocol._write_backlog
+            or protocol._ssl_reading_paused
+            or protocol._ssl_writing_paused
+        )
+    except AttributeError:
+        return None
+    if busy or type(parts[4]) is not PLAIN_TRANSPORT or not isinstance(wrapper, ssl.SSLObject):
+        return None
+    return parts

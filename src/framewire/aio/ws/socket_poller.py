@@ -7,11 +7,13 @@ costs about 1 µs per received message, a fifth of framewire's CPU time per smal
 framewire._speedups) is one descriptor the loop watches: its ``poll()`` reads every ready
 socket into the loop's shared receive buffer and calls ``buffer_updated(n)`` on its protocol.
 
-Only plain TCP sockets are taken over, of asyncio's selector transports or uvloop's TCP
-transports; TLS and other loops keep reading through their transports, as they do without
-the accelerator (FRAMEWIRE_NO_SPEEDUPS=1). A ``DirectWriter`` (C) sends with one ``send()``
-while the transport has nothing queued and hands the rest to ``transport.write()``, so closing,
-flow control and error reports stay with the transport.
+Plain TCP sockets are taken over, of asyncio's selector transports or uvloop's TCP transports,
+and TLS sockets of asyncio's selector loop once their handshake is done: the Poller then feeds
+their records to asyncio's own ssl object and decrypts them in C (_speedups_c/tls_link.c).
+uvloop's TLS and other loops keep reading through their transports, as they do without the
+accelerator (FRAMEWIRE_NO_SPEEDUPS=1). A ``DirectWriter`` (C) sends with one ``send()`` while
+the transport has nothing queued (encrypting first, for TLS) and hands the rest to
+``transport.write()``, so closing, flow control and error reports stay with the transport.
 """
 
 from __future__ import annotations
@@ -22,7 +24,12 @@ import weakref
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, Never, Protocol
 
-from framewire.aio.asyncio_internals import PLAIN_TRANSPORT, is_selector_loop
+from framewire.aio.asyncio_internals import (
+    PLAIN_TRANSPORT,
+    TLSParts,
+    is_selector_loop,
+    tls_parts,
+)
 from framewire.aio.receive_buffer import receive_buffer
 from framewire.aio.ws.inbox import InboxLike
 from framewire.sansio.connection import Connection
@@ -76,16 +83,20 @@ class PolledSocket:
     then, else False (and does nothing).
     """
 
-    __slots__ = ("_fd", "_poller", "_writer", "send_message", "write")
+    __slots__ = ("_fd", "_loop", "_poller", "_tls", "_writer", "send_message", "write")
 
     def __init__(
         self,
         poller: _speedups.Poller,
         writer: _speedups.DirectWriter,
         fd: int,
+        loop: asyncio.AbstractEventLoop,
+        tls: TLSParts | None = None,
     ) -> None:
         self._poller = poller
         self._fd: int | None = fd
+        self._loop = loop
+        self._tls = tls
         self._writer = writer
         self.write: Callable[[bytes], None] = writer.write
         self.send_message: Callable[[Connection, object], bool] = writer.send_message
@@ -99,6 +110,14 @@ class PolledSocket:
         """Read again after pause()."""
         if self._fd is not None:
             self._poller.resume(self._fd)
+            self.read_pending()
+
+    def read_pending(self) -> None:
+        """TLS: have the Poller decrypt, soon, what the ssl object holds without a new read
+        (records read before a pause, or before the Poller took the socket over)."""
+        tls = self._tls
+        if self._fd is not None and tls is not None and (tls[1].pending or tls[0].pending()):
+            self._loop.call_soon(self._poller.read_now, self._fd)
 
     def stop(self) -> None:
         """Stop reading for good (before the socket is closed), and leave writes to the
@@ -107,6 +126,9 @@ class PolledSocket:
             self._poller.unregister(self._fd)
             self._writer.stop()
             self._fd = None
+            if self._tls is not None:
+                # asyncio's SSLProtocol reads again, through the same ssl object: it closes.
+                self._tls[4].resume_reading()
 
 
 def closes_at_once(transport: asyncio.WriteTransport) -> bool:
@@ -144,14 +166,15 @@ def take_over_socket(
     read of whole simple messages then goes from the Poller to the Inbox without
     buffer_updated() (Connection.receive_messages()' case, in C).
     """
-    if (
-        _Poller is None
-        or _DirectWriter is None
-        or not _is_pollable(loop, transport)
-        or transport.is_closing()
-    ):
+    if _Poller is None or _DirectWriter is None or transport.is_closing():
         return None
-    sock = transport.get_extra_info("socket")
+    tls = None
+    if not _is_pollable(loop, transport):
+        tls = tls_parts(transport) if is_selector_loop(loop) else None
+        if tls is None:
+            return None
+    plain_transport = transport if tls is None else tls[4]
+    sock = plain_transport.get_extra_info("socket")
     if sock is None:
         return None
     poller = _pollers.get(loop)
@@ -160,11 +183,14 @@ def take_over_socket(
         loop.add_reader(poller.fileno(), poller.poll)
         _pollers[loop] = poller
     fd = sock.fileno()
-    transport.pause_reading()
+    plain_transport.pause_reading()
     c_receiver = None
     if receiver is not None:
         connection, inbox, masked, max_size = receiver
         if _CInbox is not None and isinstance(inbox, _CInbox):  # it queues into the C Inbox only
             c_receiver = (connection, inbox, masked, max_size)
-    poller.register(fd, protocol, c_receiver)
-    return PolledSocket(poller, _DirectWriter(fd, transport), fd)
+    writer = _DirectWriter(fd, transport, tls)
+    poller.register(fd, protocol, c_receiver, writer if tls is not None else None)
+    polled = PolledSocket(poller, writer, fd, loop, tls)
+    polled.read_pending()
+    return polled
