@@ -36,6 +36,10 @@ typedef struct {
     Py_ssize_t capacity;     /* length of both arrays */
     Py_ssize_t count;        /* registered descriptors */
     int only_fd;             /* the registered descriptor when count is 1, else -1 */
+    PyObject *plain_view;    /* TLS: a memoryview of the buffer's first half, where decrypted
+                                bytes land, and its length as an int (made at the first TLS
+                                registration) */
+    PyObject *plain_size;
 } PollerObject;
 
 static PyObject *str_buffer_updated = NULL;
@@ -151,6 +155,8 @@ poller_dealloc(PollerObject *self)
     PyMem_Free(self->protocols);
     PyMem_Free(self->receivers);
     PyMem_Free(self->tls_writers);
+    Py_XDECREF(self->plain_view);
+    Py_XDECREF(self->plain_size);
     PyMem_Free(self->paused);
     if (self->epoll_fd >= 0) {
         close(self->epoll_fd);
@@ -262,6 +268,16 @@ poller_register(PollerObject *self, PyObject *const *args, Py_ssize_t nargs)
     if (fd < self->capacity && self->protocols[fd] != NULL) {
         PyErr_Format(PyExc_ValueError, "file descriptor %d is already registered", fd);
         return NULL;
+    }
+    if (tls_writer != NULL && self->plain_view == NULL) {
+        Py_ssize_t half = self->buffer.len / 2;
+        self->plain_view = PyMemoryView_FromMemory(self->buffer.buf, half, PyBUF_WRITE);
+        self->plain_size = PyLong_FromSsize_t(half);
+        if (self->plain_view == NULL || self->plain_size == NULL) {
+            Py_CLEAR(self->plain_view);
+            Py_CLEAR(self->plain_size);
+            return NULL;
+        }
     }
     /* epoll first: it refuses a descriptor that is not open before the arrays grow for it. */
     if (watch(self, fd, EPOLL_CTL_ADD) < 0) {
@@ -447,9 +463,9 @@ tls_read_ready(PollerObject *self, int fd, PyObject *protocol, int forced)
         }
         received = -2; /* nothing new: decrypt what is pending */
     }
-    if (received == 0) {
-        return deliver(protocol, str_poller_eof, NULL);
-    }
+    /* The end of the stream comes after every byte decrypted before it, even those a pause
+     * left in the ssl object: at EOF, decrypt first. */
+    int at_eof = received == 0;
     if (received == -1) {
         PyErr_SetFromErrno(PyExc_OSError);
         return deliver_raised(protocol);
@@ -459,19 +475,24 @@ tls_read_ready(PollerObject *self, int fd, PyObject *protocol, int forced)
     }
     int closed = 0;
     for (;;) {
-        Py_ssize_t decrypted = fw_tls_decrypt(writer, plain, half, &closed);
+        Py_ssize_t decrypted = fw_tls_decrypt(writer, plain, half, self->plain_view,
+                                              self->plain_size, &closed);
         if (decrypted < 0) {
             return deliver_raised(protocol);
         }
         if (decrypted > 0 && deliver_read(self, protocol, self->receivers[fd], decrypted) < 0) {
             return -1;
         }
-        if (closed) {
+        if (self->protocols[fd] != protocol) {
+            break; /* stopped by a callback: asyncio's SSLProtocol reads from now on */
+        }
+        if (closed || (at_eof && decrypted < half && !self->paused[fd])) {
+            /* close_notify ends the stream at once, as asyncio's SSLProtocol ends it; a TCP
+             * end is read again after a pause (the socket stays readable). */
             return deliver(protocol, str_poller_eof, NULL);
         }
-        /* Stop when the TLS object is empty, or a callback paused or dropped the socket
-         * (PolledSocket.resume() reads the rest). */
-        if (decrypted < half || self->protocols[fd] != protocol || self->paused[fd]) {
+        /* Stop when the ssl object is empty, or paused (PolledSocket.resume() reads the rest). */
+        if (decrypted < half || self->paused[fd]) {
             break;
         }
     }

@@ -58,6 +58,11 @@ typedef struct {
     PyObject *outgoing;      /* the MemoryBIO our records are read from */
     PyObject *send_outgoing; /* sends what is in outgoing, as asyncio's SSLProtocol does */
     PyObject *plain;         /* the TCP transport under it: what is left of a record */
+    /* Bound methods of the above, looked up once: each record costs a few calls. */
+    PyObject *decrypt;       /* ssl_object.read */
+    PyObject *encrypt;       /* ssl_object.write */
+    PyObject *feed;          /* incoming.write */
+    PyObject *take_records;  /* outgoing.read */
 } fw_tls_parts;
 
 typedef struct {
@@ -82,9 +87,10 @@ PyObject *fw_tls_send(fw_DirectWriterObject *writer, const char *bytes, Py_ssize
 /* Hand `length` received bytes of records to the TLS object: 0, or -1 with an exception set. */
 int fw_tls_feed(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length);
 /* Decrypt into out[:capacity] what the records fed so far hold: the number of bytes (capacity
- * when more may follow), or -1 with an exception set; *closed is set at the peer's close_notify. */
+ * when more may follow), or -1 with an exception set; *closed is set at the peer's close_notify.
+ * out_view is a writable memoryview of out[:capacity], and out_capacity the int capacity. */
 Py_ssize_t fw_tls_decrypt(fw_DirectWriterObject *writer, char *out, Py_ssize_t capacity,
-                          int *closed);
+                          PyObject *out_view, PyObject *out_capacity, int *closed);
 /* 1 when decrypted bytes wait without a new read (after a pause, or at the takeover). */
 int fw_tls_pending(fw_DirectWriterObject *writer);
 /* Send the records reading produced (a TLS 1.3 key update answer): 0, or -1. */

@@ -73,7 +73,11 @@ fw_tls_parts_set(fw_tls_parts *tls, PyObject *parts)
     tls->outgoing = Py_NewRef(PyTuple_GET_ITEM(parts, 2));
     tls->send_outgoing = Py_NewRef(PyTuple_GET_ITEM(parts, 3));
     tls->plain = Py_NewRef(PyTuple_GET_ITEM(parts, 4));
-    return 0;
+    tls->decrypt = PyObject_GetAttr(tls->ssl_object, str_read);
+    tls->encrypt = PyObject_GetAttr(tls->ssl_object, str_write);
+    tls->feed = PyObject_GetAttr(tls->incoming, str_write);
+    tls->take_records = PyObject_GetAttr(tls->outgoing, str_read);
+    return tls->decrypt && tls->encrypt && tls->feed && tls->take_records ? 0 : -1;
 }
 
 void
@@ -84,6 +88,10 @@ fw_tls_parts_clear(fw_tls_parts *tls)
     Py_CLEAR(tls->outgoing);
     Py_CLEAR(tls->send_outgoing);
     Py_CLEAR(tls->plain);
+    Py_CLEAR(tls->decrypt);
+    Py_CLEAR(tls->encrypt);
+    Py_CLEAR(tls->feed);
+    Py_CLEAR(tls->take_records);
 }
 
 int
@@ -94,6 +102,10 @@ fw_tls_parts_traverse(fw_tls_parts *tls, visitproc visit, void *arg)
     Py_VISIT(tls->outgoing);
     Py_VISIT(tls->send_outgoing);
     Py_VISIT(tls->plain);
+    Py_VISIT(tls->decrypt);
+    Py_VISIT(tls->encrypt);
+    Py_VISIT(tls->feed);
+    Py_VISIT(tls->take_records);
     return 0;
 }
 
@@ -130,6 +142,17 @@ fw_tls_nothing_queued(fw_DirectWriterObject *writer)
         writer->maybe_queued = 0;
     }
     return 1;
+}
+
+/* bytes[:length] for a call that only reads it: a copy when small (one object, where a
+ * memoryview is two), else a read-only view. */
+static PyObject *
+small_copy_or_view(const char *bytes, Py_ssize_t length)
+{
+    if (length <= 4096) {
+        return PyBytes_FromStringAndSize(bytes, length);
+    }
+    return PyMemoryView_FromMemory((char *)bytes, length, PyBUF_READ);
 }
 
 /* Give plaintext the DirectWriter could not encrypt now to the TLS transport, which queues it
@@ -186,13 +209,13 @@ fw_tls_send(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length,
     Py_ssize_t offset = 0;
     while (offset < length) {
         Py_ssize_t piece = length - offset < TLS_SEND_PIECE ? length - offset : TLS_SEND_PIECE;
-        PyObject *view = PyMemoryView_FromMemory((char *)bytes + offset, piece, PyBUF_READ);
+        PyObject *view = small_copy_or_view(bytes + offset, piece);
         if (view == NULL) {
             return NULL;
         }
         /* Into a memory BIO a write is whole or fails; on failure (the TLS object wants to
          * read first, or is broken) the TLS transport retries it in order or reports it. */
-        PyObject *count = PyObject_CallMethodOneArg(writer->tls.ssl_object, str_write, view);
+        PyObject *count = PyObject_CallOneArg(writer->tls.encrypt, view);
         Py_DECREF(view);
         if (count == NULL) {
             PyErr_Clear();
@@ -201,7 +224,7 @@ fw_tls_send(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length,
         }
         Py_DECREF(count);
         offset += piece;
-        PyObject *records = PyObject_CallMethodNoArgs(writer->tls.outgoing, str_read);
+        PyObject *records = PyObject_CallNoArgs(writer->tls.take_records);
         if (records == NULL) {
             return NULL;
         }
@@ -223,11 +246,11 @@ fw_tls_send(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length,
 int
 fw_tls_feed(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length)
 {
-    PyObject *view = PyMemoryView_FromMemory((char *)bytes, length, PyBUF_READ);
+    PyObject *view = small_copy_or_view(bytes, length);
     if (view == NULL) {
         return -1;
     }
-    PyObject *result = PyObject_CallMethodOneArg(writer->tls.incoming, str_write, view);
+    PyObject *result = PyObject_CallOneArg(writer->tls.feed, view);
     Py_DECREF(view);
     if (result == NULL) {
         return -1;
@@ -237,7 +260,8 @@ fw_tls_feed(fw_DirectWriterObject *writer, const char *bytes, Py_ssize_t length)
 }
 
 Py_ssize_t
-fw_tls_decrypt(fw_DirectWriterObject *writer, char *out, Py_ssize_t capacity, int *closed)
+fw_tls_decrypt(fw_DirectWriterObject *writer, char *out, Py_ssize_t capacity, PyObject *out_view,
+               PyObject *out_capacity, int *closed)
 {
     Py_ssize_t offset = 0;
     *closed = 0;
@@ -250,12 +274,18 @@ fw_tls_decrypt(fw_DirectWriterObject *writer, char *out, Py_ssize_t capacity, in
                 return pending < 0 ? -1 : offset;
             }
         }
-        PyObject *view = PyMemoryView_FromMemory(out + offset, capacity - offset, PyBUF_WRITE);
-        PyObject *wanted = PyLong_FromSsize_t(capacity - offset);
-        PyObject *count = view && wanted
-                              ? PyObject_CallMethodObjArgs(writer->tls.ssl_object, str_read,
-                                                           wanted, view, NULL)
-                              : NULL;
+        PyObject *view, *wanted;
+        if (offset == 0) {
+            view = Py_NewRef(out_view);
+            wanted = Py_NewRef(out_capacity);
+        }
+        else {
+            view = PyMemoryView_FromMemory(out + offset, capacity - offset, PyBUF_WRITE);
+            wanted = PyLong_FromSsize_t(capacity - offset);
+        }
+        PyObject *args[2] = {wanted, view};
+        PyObject *count = view && wanted ? PyObject_Vectorcall(writer->tls.decrypt, args, 2, NULL)
+                                         : NULL;
         Py_XDECREF(view);
         Py_XDECREF(wanted);
         if (count == NULL) {

@@ -9,11 +9,9 @@ kernel's send buffer fills, and leave no registration behind when connections co
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,55 +20,16 @@ import framewire
 from framewire.aio.ws import socket_poller
 from framewire.aio.ws.websocket import WebSocket
 from framewire.sansio.connection import Connection, Role
+from tests.aio.ws.poller_fakes import RecordingProtocol, RecordingTransport, read_all, socket_pairs
 from tests.conftest import c_twin_or_skip
 from tests.sansio.ws_helpers import frame
 from tests.waiting import loop_turns, wait_until
-
-
-class RecordingProtocol:
-    """Keeps what a Poller tells it; buffer_updated copies the bytes read."""
-
-    def __init__(self, buffer: memoryview, fail_with: BaseException | None = None) -> None:
-        self.buffer = buffer
-        self.fail_with = fail_with
-        self.received = b""
-        self.eof = False
-        self.errors: list[BaseException] = []
-        self.on_data: Any = None
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.received += bytes(self.buffer[:nbytes])
-        if self.on_data is not None:
-            self.on_data()
-        if self.fail_with is not None:
-            raise self.fail_with
-
-    def poller_eof(self) -> None:
-        self.eof = True
-
-    def poller_error(self, exc: BaseException) -> None:
-        self.errors.append(exc)
 
 
 def make_poller() -> tuple[Any, memoryview]:
     poller_type = c_twin_or_skip("Poller")
     buffer = memoryview(bytearray(4096))
     return poller_type(buffer), buffer
-
-
-@contextlib.contextmanager
-def socket_pairs(count: int) -> Iterator[list[tuple[socket.socket, socket.socket]]]:
-    """``count`` non-blocking connected pairs (ours, theirs), all closed at the end."""
-    pairs = [socket.socketpair() for _ in range(count)]
-    try:
-        for pair in pairs:
-            for sock in pair:
-                sock.setblocking(False)
-        yield pairs
-    finally:
-        for pair in pairs:
-            for sock in pair:
-                sock.close()
 
 
 def test_poller_reads_each_ready_socket_into_the_buffer_and_tells_its_protocol() -> None:
@@ -198,32 +157,6 @@ def test_a_socket_unregistered_during_a_poll_is_not_read_in_that_poll() -> None:
         second[1].send(b"b")
         poller.poll()
         assert sorted(p.received for p in protocols) in ([b"", b"a"], [b"", b"b"])
-
-
-class RecordingTransport:
-    """What a DirectWriter needs of a transport: write() and get_write_buffer_size()."""
-
-    def __init__(self) -> None:
-        self.queued = 0
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return self.queued
-
-
-def read_all(sock: socket.socket) -> bytes:
-    data = b""
-    while True:
-        try:
-            chunk = sock.recv(1 << 20)
-        except BlockingIOError:
-            return data
-        if not chunk:
-            return data
-        data += chunk
 
 
 def test_direct_writer_sends_at_once_once_the_transport_holds_nothing() -> None:

@@ -26,6 +26,8 @@ import framewire
 from framewire.aio import receive_buffer
 from framewire.aio.ws import socket_poller
 from framewire.aio.ws.websocket import WebSocket
+from tests.aio.helpers import echo
+from tests.aio.ws.poller_fakes import RecordingProtocol, RecordingTransport, read_all
 from tests.certificates import Certificate, make_certificate
 from tests.sansio.ws_helpers import frame
 from tests.waiting import run_within, wait_until
@@ -59,11 +61,6 @@ def registered() -> int:
     """How many sockets the running loop's Poller reads (0 without one)."""
     poller = socket_poller._pollers.get(asyncio.get_running_loop())
     return 0 if poller is None else len(poller)
-
-
-async def echo(ws: WebSocket) -> None:
-    async for message in ws:
-        await ws.send(message)
 
 
 async def open_raw(uri: str, context: ssl.SSLContext) -> tuple[Any, Any]:
@@ -326,20 +323,6 @@ class TLSEnds:
         return plaintext
 
 
-class RecordingTransport:
-    """A transport's write() and get_write_buffer_size(), recorded."""
-
-    def __init__(self) -> None:
-        self.queued = 0
-        self.written: list[bytes] = []
-
-    def write(self, data: bytes) -> None:
-        self.written.append(bytes(data))
-
-    def get_write_buffer_size(self) -> int:
-        return self.queued
-
-
 class RecordingSSLProtocol:
     """asyncio's SSLProtocol._process_outgoing(): the outgoing records to the TCP transport."""
 
@@ -348,36 +331,6 @@ class RecordingSSLProtocol:
 
     def send_outgoing(self) -> None:
         self.plain.write(self.outgoing.read())
-
-
-class RecordingProtocol:
-    """Keeps what a Poller tells it; ``on_data`` runs after each delivery."""
-
-    def __init__(self, buffer: memoryview) -> None:
-        self.buffer = buffer
-        self.received = b""
-        self.eof = False
-        self.errors: list[BaseException] = []
-        self.on_data: Callable[[], None] | None = None
-
-    def buffer_updated(self, nbytes: int) -> None:
-        self.received += bytes(self.buffer[:nbytes])
-        if self.on_data is not None:
-            self.on_data()
-
-    def poller_eof(self) -> None:
-        self.eof = True
-
-    def poller_error(self, exc: BaseException) -> None:
-        self.errors.append(exc)
-
-
-def read_all(sock: socket.socket) -> bytes:
-    data = b""
-    with contextlib.suppress(BlockingIOError):
-        while chunk := sock.recv(1 << 20):
-            data += chunk
-    return data
 
 
 @contextlib.contextmanager
@@ -435,6 +388,24 @@ def test_a_pause_during_delivery_leaves_the_rest_to_read_now(certificate: Certif
         assert len(protocol.received) == 2048
         poller.read_now(fd)
         assert protocol.received == plaintext
+
+
+def test_the_end_of_the_stream_waits_for_what_a_pause_left_in_the_ssl_object(
+    certificate: Certificate,
+) -> None:
+    with polled_tls(certificate) as (ends, poller, _, protocol, ours, theirs):
+        fd = ours.fileno()
+        protocol.on_data = lambda: poller.pause(fd)
+        plaintext = os.urandom(12_000)
+        theirs.sendall(ends.records(plaintext))
+        theirs.shutdown(socket.SHUT_WR)  # TCP's end, right behind the record
+        poll_until(poller, lambda: len(protocol.received) > 0)
+        assert len(protocol.received) == 2048 and not protocol.eof
+        protocol.on_data = None
+        poller.resume(fd)
+        poller.read_now(fd)  # reads the end of the stream, and decrypts the rest first
+        assert protocol.received == plaintext
+        assert protocol.eof
 
 
 def test_close_notify_is_the_end_of_the_stream_and_bad_records_an_error(
